@@ -1,0 +1,130 @@
+"""How a check is declared and what it is handed.
+
+A check is a plain generator function registered with its metadata by `@check`. It receives a
+`CheckContext` (the Inventory, the config, extra evidence inputs, and helpers that stamp findings with
+the check's metadata) and yields findings: failures, passes (passes are audit evidence too) and
+not-assessed verdicts with a reason. It never prints and never mutates the inventory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from nis2kube.config import Config
+from nis2kube.findings import Finding, ResourceRef, Severity, Status
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.workloads import Workload
+
+CheckFunc = Callable[["CheckContext"], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    severity: Severity
+    measures: tuple[str, ...]
+    remediation: str
+    func: CheckFunc
+    description: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+_REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(
+    *, id: str, title: str, severity: Severity, measures: tuple[str, ...], remediation: str, description: str = ""
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check. Ids are stable and never reused."""
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if id in _REGISTRY and _REGISTRY[id].func is not func:
+            raise ValueError(f"check id {id!r} registered twice")
+        if not measures:
+            raise ValueError(f"check {id!r} names no NIS2 measure")
+        doc = description or (func.__doc__ or "").strip()
+        _REGISTRY[id] = CheckSpec(id, title, severity, tuple(measures), remediation, func, doc)
+        return func
+
+    return register
+
+
+def all_checks() -> dict[str, CheckSpec]:
+    """Every check of every family module under nis2kube.checks, sorted by id."""
+    import nis2kube.checks as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "registry" and not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(sorted(_REGISTRY.items()))
+
+
+@dataclass
+class ScanContext:
+    """What every check may read: the inventory, the config, and evidence given beside the objects."""
+
+    inv: Inventory
+    config: Config = field(default_factory=Config)
+    inputs: dict[str, Any] = field(default_factory=dict)  # e.g. "audit_policy": parsed file (platform checks)
+
+    def is_system(self, namespace: str | None) -> bool:
+        return namespace is not None and namespace in self.config.system_namespaces
+
+
+class CheckContext:
+    """A ScanContext bound to one check: its helpers stamp findings with the check's metadata."""
+
+    def __init__(self, scan: ScanContext, spec: CheckSpec) -> None:
+        self.scan = scan
+        self.spec = spec
+        self.inv = scan.inv
+        self.config = scan.config
+        self.inputs = scan.inputs
+
+    def finding(
+        self,
+        status: Status,
+        subject: dict | ResourceRef | Workload | None,
+        message: str,
+        *,
+        container: str | None = None,
+        severity: Severity | None = None,
+        evidence: dict | None = None,
+    ) -> Finding:
+        ref = self._ref(subject)
+        return Finding(
+            check=self.spec.id,
+            status=status,
+            severity=severity or self.spec.severity,
+            message=message,
+            resource=ref,
+            container=container,
+            measures=self.spec.measures,
+            remediation=self.spec.remediation,
+            evidence=evidence or {},
+            system=ref is not None and self.scan.is_system(ref.namespace),
+        )
+
+    def fail(self, subject, message: str, **kw) -> Finding:  # noqa: ANN001 - see finding()
+        return self.finding(Status.FAIL, subject, message, **kw)
+
+    def passed(self, subject, message: str, **kw) -> Finding:  # noqa: ANN001
+        return self.finding(Status.PASS, subject, message, **kw)
+
+    def not_assessed(self, subject, reason: str, **kw) -> Finding:  # noqa: ANN001
+        return self.finding(Status.NOT_ASSESSED, subject, reason, **kw)
+
+    def _ref(self, subject: dict | ResourceRef | Workload | None) -> ResourceRef | None:
+        if subject is None or isinstance(subject, ResourceRef):
+            return subject
+        if isinstance(subject, Workload):
+            return subject.ref
+        return self.inv.ref(subject)

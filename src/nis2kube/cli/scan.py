@@ -1,0 +1,116 @@
+"""`nis2kube scan`: audit manifests, dumps or a live cluster against the NIS2 measures."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nis2kube.cli.common import err_console, fail_usage, write_output
+from nis2kube.findings import Severity
+
+EPILOG = """
+**Examples**
+
+* `nis2kube scan examples/factory-hall` - table grouped by NIS2 measure; exit 1 on high findings
+* `kubectl get -A -o json deploy,ds,sts,po,netpol,ns,roles,rolebindings,clusterroles,clusterrolebindings > dump.json && nis2kube scan dump.json -o json`
+* `helm template plant ./chart | nis2kube scan - -o sarif > nis2kube.sarif`
+* `nis2kube scan ./manifests -o junit --fail-on critical --out report.xml`
+* `nis2kube scan ./manifests --checks 'pss.*' --skip pss.restricted.seccomp`
+
+Exit codes: 0 nothing at/above --fail-on, 1 findings at/above it, 2 usage or input error
+(including: nothing could be read).
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan", epilog=EPILOG)(scan)
+
+
+def scan(
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Files or directories (.yaml/.yml/.json, recursive), or '-' for stdin.", show_default=False)] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json, sarif or junit.")] = "table",
+    out: Annotated[str | None, typer.Option("--out", help="Write the report to this file instead of stdout.")] = None,
+    fail_on: Annotated[str | None, typer.Option(
+        "--fail-on", help="Exit 1 when a failure at/above this severity exists (info..critical). Default: high, "
+        "or fail_on from the config.")] = None,
+    config: Annotated[str | None, typer.Option(
+        "--config", help="Config file (default: ./nis2kube.yaml when present).")] = None,
+    waivers: Annotated[str | None, typer.Option(
+        "--waivers", help="YAML file with a `waivers:` list (added to the config's).")] = None,
+    checks: Annotated[list[str] | None, typer.Option(
+        "--checks", help="Only these check ids (globs, repeatable or comma-separated), e.g. 'rbac.*'.")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip these check ids (globs).")] = None,
+    show_passes: Annotated[bool, typer.Option("--show-passes", help="Table: list passing findings too.")] = False,
+) -> None:
+    """Audit a cluster against NIS2 Art. 21 measures; every finding names its evidence and measures."""
+    from nis2kube.config import ConfigError, find_config, load_config
+    from nis2kube.engine import run_checks
+    from nis2kube.inventory import from_paths
+    from nis2kube.checks.registry import ScanContext
+    from nis2kube.report import FORMATS, render
+    from nis2kube.waivers import WaiverError
+
+    if output not in FORMATS:
+        raise fail_usage(f"unknown output format {output!r}; choose from {', '.join(FORMATS)}")
+    if not paths:
+        raise fail_usage("give at least one file or directory to scan, or '-' for stdin (see --help)")
+    try:
+        cfg = load_config(find_config(config))
+        if fail_on:
+            cfg.fail_on = Severity.parse(fail_on)
+        extra = _load_waiver_file(waivers) if waivers else []
+    except (ConfigError, ValueError) as exc:
+        raise fail_usage(str(exc)) from None
+
+    inv = from_paths(paths)
+    for problem in inv.problems:
+        colour = "red" if problem.level == "error" else "yellow"
+        err_console.print(f"[{colour}]{problem.level}:[/] {problem}", markup=True, soft_wrap=True, highlight=False)
+    if len(inv) == 0:
+        raise fail_usage("no Kubernetes objects could be read from the input")
+
+    try:
+        result = run_checks(
+            ScanContext(inv, cfg), include=_split(checks), exclude=_split(skip), extra_waivers=extra
+        )
+    except WaiverError as exc:
+        raise fail_usage(str(exc)) from None
+    if not result.checks:
+        raise fail_usage("--checks/--skip selected no check; `nis2kube controls` lists them")
+
+    for waiver in result.waiver_audit:
+        if waiver["state"] == "expired":
+            err_console.print(
+                f"[yellow]warning:[/] waiver for {waiver['check']} owned by {waiver['owner']} expired on "
+                f"{waiver['expires']}; it no longer applies", markup=True, soft_wrap=True)
+    if output == "table" and not out:
+        from nis2kube.report.table import print_table
+
+        print_table(result, show_passes=show_passes)
+    else:
+        write_output(render(result, output), out)
+    raise typer.Exit(result.exit_code)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _load_waiver_file(path: str) -> list:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML: {exc}") from None
+    entries = data.get("waivers") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a `waivers:` list")
+    return entries
+
+

@@ -1,0 +1,161 @@
+"""Run checks over an Inventory, apply waivers, and build the Result that renderers and stores consume.
+
+Findings in system namespaces are kept but reported apart: they count neither in the score nor in
+the exit code, so platform noise cannot hide (or inflate) the application posture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from nis2kube import __version__
+from nis2kube.catalog import measures as catalog_measures
+from nis2kube.checks.registry import CheckContext, CheckSpec, ScanContext, all_checks
+from nis2kube.findings import Finding, Severity, Status
+from nis2kube.inventory import Inventory, Problem
+from nis2kube.waivers import apply_waivers, parse_waivers
+
+SEVERITY_WEIGHT = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 4, Severity.CRITICAL: 8}
+
+
+@dataclass
+class Result:
+    generated_at: dt.datetime
+    inventory: Inventory
+    checks: dict[str, CheckSpec]
+    findings: list[Finding]
+    fail_on: Severity = Severity.HIGH
+    waiver_audit: list[dict] = field(default_factory=list)
+    duration_s: float = 0.0
+    tool_version: str = __version__
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.inventory.problems
+
+    def counts(self, *, system: bool = False) -> dict[str, int]:
+        counter = Counter(f.status.value for f in self.findings if f.system == system)
+        return {s.value: counter.get(s.value, 0) for s in Status}
+
+    @property
+    def score(self) -> float:
+        """Severity-weighted share of passing verdicts, 0-100, over application (non-system) findings."""
+        passed = failed = 0
+        for f in self.findings:
+            if f.system or f.status not in (Status.PASS, Status.FAIL):
+                continue
+            weight = SEVERITY_WEIGHT[f.severity] or 1
+            if f.status is Status.PASS:
+                passed += weight
+            else:
+                failed += weight
+        total = passed + failed
+        return round(100.0 * passed / total, 1) if total else 0.0
+
+    def blocking(self) -> list[Finding]:
+        """Failures at or above fail_on outside system namespaces: these make the exit code 1."""
+        return [
+            f for f in self.findings
+            if f.status is Status.FAIL and not f.system and f.severity.rank >= self.fail_on.rank
+        ]  # fmt: skip
+
+    def measures(self) -> list[dict]:
+        """Per NIS2 measure: its checks and a status (fail > pass > not-assessed; organisational without checks)."""
+        by_measure: dict[str, list[str]] = {m: [] for m in catalog_measures()}
+        for spec in self.checks.values():
+            for m in spec.measures:
+                by_measure.setdefault(m, []).append(spec.id)
+        statuses: dict[str, Counter] = {}
+        for f in self.findings:
+            if f.system:
+                continue
+            for m in f.measures:
+                statuses.setdefault(m, Counter())[f.status] += 1
+        out = []
+        for mid, checks in by_measure.items():
+            measure = catalog_measures().get(mid)
+            counter = statuses.get(mid, Counter())
+            if not checks:
+                status = "organisational"
+            elif counter[Status.FAIL]:
+                status = "fail"
+            elif counter[Status.PASS] or counter[Status.WAIVED]:
+                status = "pass"
+            else:
+                status = "not-assessed"
+            out.append({
+                "id": mid,
+                "title": measure.title if measure else mid,
+                "source": measure.source if measure else "",
+                "status": status,
+                "checks": sorted(checks),
+                "findings": {s.value: counter.get(s, 0) for s in Status},
+            })  # fmt: skip
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.blocking() else 0
+
+
+def select_checks(checks: dict[str, CheckSpec], include: Iterable[str] = (), exclude: Iterable[str] = ()) -> dict:
+    """Checks whose id matches any include glob (all when none) and no exclude glob."""
+    include, exclude = list(include), list(exclude)
+    return {
+        cid: spec for cid, spec in checks.items()
+        if (not include or any(fnmatchcase(cid, p) for p in include)) and not any(fnmatchcase(cid, p) for p in exclude)
+    }  # fmt: skip
+
+
+def run_checks(
+    scan: ScanContext,
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    today: dt.date | None = None,
+    extra_waivers: list | None = None,
+) -> Result:
+    """Run the selected checks; a check that raises becomes a not-assessed finding, never a crash."""
+    started = time.perf_counter()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    specs = select_checks(all_checks(), include, exclude)
+    findings: list[Finding] = []
+    for spec in specs.values():
+        ctx = CheckContext(scan, spec)
+        try:
+            findings.extend(spec.func(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            findings.append(
+                ctx.not_assessed(None, f"internal error in this check ({type(exc).__name__}: {exc} at "
+                                       f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it")
+            )
+    waivers = parse_waivers(list(scan.config.waivers) + list(extra_waivers or []))
+    findings, audit = apply_waivers(findings, waivers, today or now.date())
+    findings.sort(key=_finding_order)
+    return Result(
+        generated_at=now,
+        inventory=scan.inv,
+        checks=specs,
+        findings=findings,
+        fail_on=scan.config.fail_on,
+        waiver_audit=audit,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _finding_order(f: Finding) -> tuple:
+    ref = f.resource
+    return (
+        f.check,
+        ref.namespace or "" if ref else "",
+        ref.kind if ref else "",
+        ref.name if ref else "",
+        f.container or "",
+    )

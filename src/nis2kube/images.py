@@ -1,0 +1,50 @@
+"""Container image references parsed the way the container runtime resolves them (docker reference grammar)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_REGISTRY = "docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    raw: str
+    registry: str
+    repository: str  # without registry, e.g. library/nginx
+    tag: str | None
+    digest: str | None
+
+    @property
+    def name(self) -> str:
+        """registry/repository, the part registries and allow-lists are about."""
+        return f"{self.registry}/{self.repository}"
+
+
+def parse_image(ref: str) -> ImageRef:
+    """`nginx` → docker.io/library/nginx:None; `reg:5000/a/b:1.2@sha256:..` → parts."""
+    raw = ref.strip()
+    rest, digest = (raw.split("@", 1) + [None])[:2] if "@" in raw else (raw, None)
+    first, _, remainder = rest.partition("/")
+    if remainder and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first.lower(), remainder
+    else:
+        registry, path = DEFAULT_REGISTRY, rest
+    tag = None
+    last_slash = path.rfind("/")
+    colon = path.rfind(":")
+    if colon > last_slash:
+        path, tag = path[:colon], path[colon + 1 :]
+    if registry == DEFAULT_REGISTRY and "/" not in path:
+        path = f"library/{path}"
+    return ImageRef(raw, registry, path, tag or None, digest)
+
+
+def registry_approved(image: ImageRef, approved: tuple[str, ...]) -> str | None:
+    """The allow-list entry that approves this image (a registry host or a registry/path prefix), if any."""
+    name = image.name
+    for entry in approved:
+        entry_norm = entry.lower() if "/" not in entry else entry.split("/", 1)[0].lower() + "/" + entry.split("/", 1)[1]
+        if name == entry_norm or name.startswith(entry_norm + "/"):
+            return entry
+    return None

@@ -1,0 +1,115 @@
+"""Label selectors with the exact rules of k8s.io/apimachinery (metav1.LabelSelectorAsSelector).
+
+- matchLabels and matchExpressions are ANDed; an empty selector `{}` matches everything.
+- A null/absent selector matches nothing (LabelSelectorAsSelector(nil) is labels.Nothing()); callers whose
+  API defines absence differently (NetworkPolicy peers) handle that before calling.
+- In/NotIn need a non-empty `values`; Exists/DoesNotExist must have none; anything else is an invalid
+  selector, which the API server would have rejected: `InvalidSelector` says why.
+- NotIn and DoesNotExist match objects that do not have the key at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class InvalidSelector(ValueError):
+    """The selector would be rejected by the API server's validation."""
+
+
+def _text(value: object) -> str:
+    """Label values as the JSON text Kubernetes would see (YAML `true` becomes "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        op = self.operator
+        if op == "In":
+            return self.key in labels and labels[self.key] in self.values
+        if op == "NotIn":
+            return self.key not in labels or labels[self.key] not in self.values
+        if op == "Exists":
+            return self.key in labels
+        return self.key not in labels  # DoesNotExist
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    requirements: tuple[Requirement, ...]
+    matches_nothing: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        """Selects everything."""
+        return not self.requirements and not self.matches_nothing
+
+    def matches(self, labels: Mapping[str, str] | None) -> bool:
+        if self.matches_nothing:
+            return False
+        labels = labels or {}
+        return all(r.matches(labels) for r in self.requirements)
+
+
+NOTHING = Selector((), matches_nothing=True)
+EVERYTHING = Selector(())
+
+
+def parse_selector(selector: object) -> Selector:
+    """Compile a metav1.LabelSelector (a dict, or None for "nothing")."""
+    if selector is None:
+        return NOTHING
+    if not isinstance(selector, Mapping):
+        raise InvalidSelector(f"a label selector must be a mapping, not {type(selector).__name__}")
+    requirements: list[Requirement] = []
+    match_labels = selector.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping):
+        raise InvalidSelector("matchLabels must be a mapping")
+    for key, value in match_labels.items():
+        requirements.append(Requirement(str(key), "In", frozenset({_text(value)})))
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise InvalidSelector("matchExpressions must be a list")
+    for expr in expressions:
+        if not isinstance(expr, Mapping) or not expr.get("key"):
+            raise InvalidSelector(f"matchExpressions entry without a key: {expr!r}")
+        key, op = str(expr["key"]), expr.get("operator")
+        values = expr.get("values") or []
+        if not isinstance(values, list):
+            raise InvalidSelector(f"values of {key!r} must be a list")
+        if op in ("In", "NotIn"):
+            if not values:
+                raise InvalidSelector(f"operator {op} on {key!r} needs at least one value")
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                raise InvalidSelector(f"operator {op} on {key!r} must not have values")
+        else:
+            raise InvalidSelector(f"unknown operator {op!r} on {key!r}")
+        requirements.append(Requirement(key, op, frozenset(_text(v) for v in values)))
+    return Selector(tuple(requirements))
+
+
+def selector_matches(selector: object, labels: Mapping[str, str] | None) -> bool:
+    """One-off match; an invalid selector matches nothing (the object could not exist in a cluster)."""
+    try:
+        return parse_selector(selector).matches(labels)
+    except InvalidSelector:
+        return False
+
+
+def labels_of(obj: Mapping) -> dict[str, str]:
+    """metadata.labels as strings (never None)."""
+    raw = (obj.get("metadata") or {}).get("labels") or {}
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): _text(v) for k, v in raw.items()}
