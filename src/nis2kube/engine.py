@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 
 from nis2kube import __version__
 from nis2kube.catalog import measures as catalog_measures
-from nis2kube.checks.registry import CheckContext, CheckSpec, ScanContext, all_checks
+from nis2kube.checks.registry import CheckContext, CheckSpec, InputError, ScanContext, all_checks
 from nis2kube.findings import Finding, Severity, Status
 from nis2kube.inventory import Inventory, Problem
 from nis2kube.waivers import apply_waivers, parse_waivers
@@ -128,14 +128,18 @@ def run_checks(
     findings: list[Finding] = []
     for spec in specs.values():
         ctx = CheckContext(scan, spec)
+        produced: list[Finding] = []
         try:
-            findings.extend(spec.func(ctx))
+            produced.extend(spec.func(ctx))
+        except InputError as exc:
+            produced.append(ctx.not_assessed(None, str(exc)))
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            findings.append(
+            produced.append(
                 ctx.not_assessed(None, f"internal error in this check ({type(exc).__name__}: {exc} at "
                                        f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it")
             )
+        findings.extend(produced)
     waivers = parse_waivers(list(scan.config.waivers) + list(extra_waivers or []))
     findings, audit = apply_waivers(findings, waivers, today or now.date())
     findings.sort(key=_finding_order)

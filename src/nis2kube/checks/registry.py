@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nis2kube.config import Config
 from nis2kube.findings import Finding, ResourceRef, Severity, Status
@@ -20,6 +20,13 @@ from nis2kube.inventory import Inventory
 from nis2kube.inventory.workloads import Workload
 
 CheckFunc = Callable[["CheckContext"], Iterator[Finding]]
+T = TypeVar("T")
+
+
+class InputError(ValueError):
+    """An evidence input given beside the objects (--audit-policy, --trivy-report, ...) cannot be used.
+
+    The engine turns it into a not-assessed verdict carrying this message, for every check that needed it."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,27 @@ class ScanContext:
 
     inv: Inventory
     config: Config = field(default_factory=Config)
-    inputs: dict[str, Any] = field(default_factory=dict)  # e.g. "audit_policy": parsed file (platform checks)
+    # Evidence given beside the objects, as the CLI received it: option name -> path or list of paths
+    # (e.g. "audit_policy": "policy.yaml", "trivy_report": [...]). Families parse them through input().
+    inputs: dict[str, Any] = field(default_factory=dict)
+    _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def input(self, key: str, parse: Callable[[Any], T]) -> T | None:
+        """The evidence input `key` parsed once by `parse` (shared by all checks); None when not given.
+
+        `parse` receives the raw value and raises InputError naming the file and what is wrong."""
+        raw = self.inputs.get(key)
+        if raw in (None, [], ()):
+            return None
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = (parse(raw), None)
+            except InputError as exc:
+                self._parsed[key] = (None, exc)
+        value, error = self._parsed[key]
+        if error is not None:
+            raise error
+        return value
 
     def is_system(self, namespace: str | None) -> bool:
         return namespace is not None and namespace in self.config.system_namespaces
@@ -88,6 +115,7 @@ class CheckContext:
         self.inv = scan.inv
         self.config = scan.config
         self.inputs = scan.inputs
+        self.input = scan.input
 
     def finding(
         self,

@@ -43,6 +43,28 @@ def scan(
         "--checks", help="Only these check ids (globs, repeatable or comma-separated), e.g. 'rbac.*'.")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip these check ids (globs).")] = None,
     show_passes: Annotated[bool, typer.Option("--show-passes", help="Table: list passing findings too.")] = False,
+    apiserver_manifest: Annotated[str | None, typer.Option(
+        "--apiserver-manifest", help="kube-apiserver static Pod manifest (kubeadm: "
+        "/etc/kubernetes/manifests/kube-apiserver.yaml); default: the kube-apiserver Pod found in the input.",
+        rich_help_panel="Evidence beside the objects")] = None,
+    audit_policy: Annotated[str | None, typer.Option(
+        "--audit-policy", help="The API server's audit Policy file.",
+        rich_help_panel="Evidence beside the objects")] = None,
+    encryption_config: Annotated[str | None, typer.Option(
+        "--encryption-config", help="The API server's EncryptionConfiguration file.",
+        rich_help_panel="Evidence beside the objects")] = None,
+    trivy_report: Annotated[list[str] | None, typer.Option(
+        "--trivy-report", help="Trivy JSON report(s) of running images (repeatable).",
+        rich_help_panel="Evidence beside the objects")] = None,
+    sbom: Annotated[list[str] | None, typer.Option(
+        "--sbom", help="CycloneDX or SPDX SBOM file(s) of running images (repeatable).",
+        rich_help_panel="Evidence beside the objects")] = None,
+    alertmanager_config: Annotated[str | None, typer.Option(
+        "--alertmanager-config", help="alertmanager.yml, when it is not in the input.",
+        rich_help_panel="Evidence beside the objects")] = None,
+    evidence: Annotated[str | None, typer.Option(
+        "--evidence", help="YAML file attesting what no cluster object shows (pen test date, runbook, "
+        "on-call, CSIRT contact, backups, log retention).", rich_help_panel="Evidence beside the objects")] = None,
 ) -> None:
     """Audit a cluster against NIS2 Art. 21 measures; every finding names its evidence and measures."""
     from nis2kube.config import ConfigError, find_config, load_config
@@ -72,8 +94,13 @@ def scan(
         raise fail_usage("no Kubernetes objects could be read from the input")
 
     try:
+        inputs = {
+            "apiserver_manifest": apiserver_manifest, "audit_policy": audit_policy,
+            "encryption_config": encryption_config, "trivy_report": trivy_report or [], "sbom": sbom or [],
+            "alertmanager_config": alertmanager_config, "evidence": evidence,
+        }
         result = run_checks(
-            ScanContext(inv, cfg), include=_split(checks), exclude=_split(skip), extra_waivers=extra
+            ScanContext(inv, cfg, inputs), include=_split(checks), exclude=_split(skip), extra_waivers=extra
         )
     except WaiverError as exc:
         raise fail_usage(str(exc)) from None

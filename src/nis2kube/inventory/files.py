@@ -131,6 +131,13 @@ def _load_bytes(data: bytes, name: str, result: LoadResult, limit: int) -> None:
         _load_yaml(text, name, result, limit)
 
 
+def load_text(text: str, name: str = "<text>") -> LoadResult:
+    """Read YAML or JSON text as if it were a file called `name` (tests, stdin-like callers)."""
+    result = LoadResult()
+    _load_bytes(text.encode(), name, result, MAX_DOCUMENT_BYTES)
+    return result
+
+
 def _looks_json(text: str) -> bool:
     return text.startswith("{\n") or text.startswith('{"') or text.startswith("[")
 

@@ -1,0 +1,53 @@
+"""Shared test helpers: build an Inventory from YAML text and run one check over it."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from nis2kube.checks.registry import CheckContext, ScanContext, all_checks
+from nis2kube.config import Config, config_from_dict
+from nis2kube.findings import Finding, Status
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.files import load_text
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXAMPLE = REPO / "examples" / "factory-hall"
+
+
+def inventory_from_yaml(text: str, name: str = "test.yaml") -> Inventory:
+    """An Inventory from multi-document YAML text, read exactly as files are."""
+    loaded = load_text(text, name)
+    inv = Inventory()
+    inv.problems.extend(loaded.problems)
+    inv.extend(loaded.objects)
+    return inv
+
+
+def run_check(check_id: str, inv: Inventory, config: Config | dict | None = None, inputs: dict | None = None
+              ) -> list[Finding]:
+    """All findings of one check, as the engine would produce them (before waivers)."""
+    if isinstance(config, dict):
+        config = config_from_dict(config)
+    spec = all_checks()[check_id]
+    return list(spec.func(CheckContext(ScanContext(inv, config or Config(), inputs or {}), spec)))
+
+
+def statuses(findings: list[Finding]) -> dict[str, Status]:
+    """resource display (plus [container]) -> status; handy for table-like assertions."""
+    out = {}
+    for f in findings:
+        key = f.resource.display if f.resource else "(cluster)"
+        if f.container:
+            key += f"[{f.container}]"
+        out[key] = f.status
+    return out
+
+
+@pytest.fixture
+def shared_dir() -> pathlib.Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not beside the project")
+    return SHARED
