@@ -103,7 +103,7 @@ def parse_evidence(text: str, path: str = "<evidence>") -> dict[str, dict[str, A
             detail = "more than one YAML document; the evidence file is one document"
         raise InputError(f"{where}: invalid YAML: {detail}") from None
     if not isinstance(doc, dict):
-        raise InputError(f"{where}: the top level must be a mapping with apiVersion: {API_VERSION}, kind: {KIND}")
+        raise InputError(f"{where}: the top level must be a mapping (apiVersion, kind, sections)")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise InputError(f"{where}: expected apiVersion: {API_VERSION} and kind: {KIND}, "
                          f"got {doc.get('apiVersion')!r} / {doc.get('kind')!r}")
