@@ -43,12 +43,15 @@ class Config:
         return value
 
 
-def find_config(explicit: str | None) -> str | None:
+def find_config(explicit: str | None, scanned: list[str] | None = None) -> str | None:
+    """--config, else ./nis2kube.yaml, else a nis2kube.yaml at the top of the first scanned directory."""
     if explicit:
         return explicit
-    for name in CONFIG_NAMES:
-        if os.path.isfile(name):
-            return name
+    for folder in [".", *[p for p in scanned or [] if p != "-" and os.path.isdir(p)][:1]]:
+        for name in CONFIG_NAMES:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                return os.path.normpath(candidate)
     return None
 
 

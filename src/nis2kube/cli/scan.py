@@ -79,7 +79,7 @@ def scan(
     if not paths:
         raise fail_usage("give at least one file or directory to scan, or '-' for stdin (see --help)")
     try:
-        cfg = load_config(find_config(config))
+        cfg = load_config(find_config(config, paths))
         if fail_on:
             cfg.fail_on = Severity.parse(fail_on)
         extra = _load_waiver_file(waivers) if waivers else []

@@ -21,6 +21,8 @@ from nis2kube.inventory.yamlload import load_document
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# Our own settings files live beside manifests; a directory scan does not read them as objects.
+NOT_MANIFESTS = frozenset({"nis2kube.yaml", "nis2kube.yml", ".nis2kube.yaml", "kustomization.yaml", "kustomization.yml"})
 _SNIFF_BYTES = 8192
 
 _DOC_MARK = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|\Z)", re.M)
@@ -88,7 +90,7 @@ def _walk(root: str, result: LoadResult) -> Iterator[str]:
         seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.lower().endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+            if name.lower().endswith(MANIFEST_SUFFIXES) and not name.startswith(".") and name not in NOT_MANIFESTS:
                 yield os.path.join(dirpath, name)
 
 
