@@ -1,0 +1,127 @@
+"""Pod hardening: one check per Pod Security Standards control (v1.37), resource limits, read-only root.
+
+The control logic lives in `_pss` (pure functions over a pod spec); this module registers one check per
+control and turns each control's outcome into findings on the top-level workload, naming the container
+and the field. NIS2 Art. 21(2)(g) names cyber hygiene; the Pod Security Standards are Kubernetes' own
+hygiene baseline, so every control is reported separately to show which hygiene rule holds where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from nis2kube.checks import _pss
+from nis2kube.checks.registry import CheckContext, CheckFunc, check
+from nis2kube.findings import Finding, Severity
+from nis2kube.inventory.workloads import workloads
+
+PSS = ("art21.2.g", "ir2690.8", "ir2690.6.3")
+NETWORK = "ir2690.6.7"
+MALWARE = "ir2690.6.9"
+FIX = "Run `nis2kube harden` for a patched manifest, then label the namespace " \
+      "pod-security.kubernetes.io/enforce={level} so the API server keeps it that way."
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    severity: Severity
+    measures: tuple[str, ...]
+    evaluate: _pss.Control
+    remediation: str
+    passed: str  # the pass message
+
+
+def _baseline(id: str, title: str, evaluate: _pss.Control, passed: str, *, severity: Severity = Severity.HIGH,
+              extra: tuple[str, ...] = ()) -> Control:
+    return Control(f"pss.baseline.{id}", title, severity, (*PSS, *extra), evaluate,
+                   FIX.format(level="baseline"), passed)
+
+
+def _restricted(id: str, title: str, evaluate: _pss.Control, passed: str) -> Control:
+    return Control(f"pss.restricted.{id}", title, Severity.MEDIUM, PSS, evaluate,
+                   FIX.format(level="restricted"), passed)
+
+
+CONTROLS: tuple[Control, ...] = (
+    _baseline("host-namespaces", "Pods do not share the node's network, PID or IPC namespace",
+              _pss.host_namespaces, "hostNetwork, hostPID and hostIPC are not set",
+              severity=Severity.CRITICAL, extra=(NETWORK,)),
+    _baseline("privileged", "Containers are not privileged", _pss.privileged, "no container is privileged",
+              severity=Severity.CRITICAL, extra=(MALWARE,)),
+    _baseline("capabilities", "Containers add no capability beyond the runtime defaults",
+              _pss.capabilities_baseline, "no container adds a capability beyond the baseline set"),
+    _baseline("host-path-volumes", "Pods mount no hostPath volume", _pss.host_path_volumes,
+              "no hostPath volume", extra=(MALWARE,)),
+    _baseline("host-ports", "Containers bind no host port", _pss.host_ports, "no container binds a hostPort",
+              extra=(NETWORK,)),
+    _baseline("apparmor", "AppArmor is not disabled or overridden", _pss.apparmor,
+              "no AppArmor profile other than RuntimeDefault or Localhost"),
+    _baseline("selinux", "No custom SELinux user, role or privileged type", _pss.selinux,
+              "seLinuxOptions are unset or use an allowed container type"),
+    _baseline("proc-mount", "The default /proc masks are kept", _pss.proc_mount_baseline,
+              "no container unmasks /proc"),
+    _baseline("seccomp", "Seccomp is not set to Unconfined", _pss.seccomp_baseline,
+              "no seccomp profile other than RuntimeDefault or Localhost"),
+    _baseline("sysctls", "Only safe sysctls are set", _pss.sysctls, "only safe sysctls (if any)"),
+    _baseline("host-process", "No Windows HostProcess containers", _pss.host_process,
+              "no Windows HostProcess container", severity=Severity.CRITICAL, extra=(MALWARE,)),
+    _baseline("host-probes", "Probes and lifecycle hooks name no host", _pss.host_probes,
+              "no probe or lifecycle handler sets a host", extra=(NETWORK,)),
+    _restricted("volume-types", "Only restricted-profile volume types are used", _pss.volume_types,
+                "all volumes use allowed types"),
+    _restricted("privilege-escalation", "Containers set allowPrivilegeEscalation: false",
+                _pss.privilege_escalation, "every container sets allowPrivilegeEscalation: false"),
+    _restricted("run-as-non-root", "Containers must run as non-root", _pss.run_as_non_root,
+                "runAsNonRoot is true for every container"),
+    _restricted("run-as-user", "No container runs as UID 0", _pss.run_as_user, "no runAsUser: 0"),
+    _restricted("seccomp", "Every container runs under RuntimeDefault or a Localhost seccomp profile",
+                _pss.seccomp_restricted, "every container has a RuntimeDefault or Localhost seccomp profile"),
+    _restricted("capabilities", "Containers drop ALL capabilities and add only NET_BIND_SERVICE",
+                _pss.capabilities_restricted, "every container drops ALL and adds at most NET_BIND_SERVICE"),
+    _restricted("proc-mount", "The default /proc masks are kept, even in a user namespace",
+                _pss.proc_mount_restricted, "no container unmasks /proc"),
+    Control("pods.resource-limits", "Every container has cpu and memory limits", Severity.MEDIUM,
+            ("art21.2.c", "art21.2.g"), _pss.resource_limits,
+            "Set resources.limits.cpu and resources.limits.memory on every container (init containers too); "
+            "a LimitRange in the namespace supplies defaults.",
+            "every container has cpu and memory limits"),
+    Control("pods.read-only-root-fs", "Every container has a read-only root file system", Severity.MEDIUM,
+            ("art21.2.g", "ir2690.6.3", MALWARE), _pss.read_only_root_fs,
+            "Set securityContext.readOnlyRootFilesystem: true; mount an emptyDir where the process writes.",
+            "every container has readOnlyRootFilesystem: true"),
+)
+
+
+def evaluate(ctx: CheckContext, control: Control) -> Iterator[Finding]:
+    """Run one control over every top-level workload: a fail per violation, else a pass (or not-assessed)."""
+    for w in workloads(ctx.inv):
+        pod = _pss.PodView(w.pod_spec, w.pod_annotations)
+        if next(pod.containers(), None) is None:
+            yield ctx.not_assessed(w, "the pod template has no containers; nothing to evaluate")
+            continue
+        outcome = control.evaluate(pod)
+        if isinstance(outcome, _pss.Undecidable):
+            yield ctx.not_assessed(w, outcome.reason)
+        elif isinstance(outcome, _pss.Exempt):
+            yield ctx.passed(w, outcome.reason)
+        elif not outcome:
+            yield ctx.passed(w, control.passed)
+        else:
+            for v in outcome:
+                yield ctx.fail(w, v.message, container=v.container,
+                               evidence={"field": v.field, "value": v.value})
+
+
+def _register(control: Control) -> CheckFunc:
+    def run(ctx: CheckContext) -> Iterator[Finding]:
+        yield from evaluate(ctx, control)
+
+    run.__name__ = run.__qualname__ = control.id.replace(".", "_").replace("-", "_")
+    return check(id=control.id, title=control.title, severity=control.severity, measures=control.measures,
+                 remediation=control.remediation, description=(control.evaluate.__doc__ or "").strip())(run)
+
+
+CHECKS = {control.id: _register(control) for control in CONTROLS}
