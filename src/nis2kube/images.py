@@ -24,7 +24,8 @@ class ImageRef:
 def parse_image(ref: str) -> ImageRef:
     """`nginx` → docker.io/library/nginx:None; `reg:5000/a/b:1.2@sha256:..` → parts."""
     raw = ref.strip()
-    rest, digest = (raw.split("@", 1) + [None])[:2] if "@" in raw else (raw, None)
+    rest, _, digest_part = raw.partition("@")
+    digest = digest_part or None
     first, _, remainder = rest.partition("/")
     if remainder and ("." in first or ":" in first or first == "localhost"):
         registry, path = first.lower(), remainder
@@ -44,7 +45,8 @@ def registry_approved(image: ImageRef, approved: tuple[str, ...]) -> str | None:
     """The allow-list entry that approves this image (a registry host or a registry/path prefix), if any."""
     name = image.name
     for entry in approved:
-        entry_norm = entry.lower() if "/" not in entry else entry.split("/", 1)[0].lower() + "/" + entry.split("/", 1)[1]
+        host, _, path = entry.partition("/")
+        entry_norm = f"{host.lower()}/{path}" if path else host.lower()
         if name == entry_norm or name.startswith(entry_norm + "/"):
             return entry
     return None

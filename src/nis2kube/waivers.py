@@ -67,7 +67,8 @@ def parse_waivers(entries: list, where: str = "waivers") -> list[Waiver]:
             raise WaiverError(f"{where}[{index}]: a waiver must be a mapping")
         missing = [k for k in REQUIRED if not entry.get(k)]
         if missing:
-            raise WaiverError(f"{where}[{index}]: missing {', '.join(missing)} (every waiver needs {', '.join(REQUIRED)})")
+            needs = ", ".join(REQUIRED)
+            raise WaiverError(f"{where}[{index}]: missing {', '.join(missing)} (every waiver needs {needs})")
         expires = entry["expires"]
         if isinstance(expires, dt.datetime):
             expires = expires.date()

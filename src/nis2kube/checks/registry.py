@@ -9,6 +9,7 @@ not-assessed verdicts with a reason. It never prints and never mutates the inven
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ def check(
             raise ValueError(f"check id {id!r} registered twice")
         if not measures:
             raise ValueError(f"check {id!r} names no NIS2 measure")
-        doc = description or (func.__doc__ or "").strip()
+        doc = description or inspect.cleandoc(func.__doc__ or "")
         _REGISTRY[id] = CheckSpec(id, title, severity, tuple(measures), remediation, func, doc)
         return func
 
@@ -141,13 +142,13 @@ class CheckContext:
             system=ref is not None and self.scan.is_system(ref.namespace),
         )
 
-    def fail(self, subject, message: str, **kw) -> Finding:  # noqa: ANN001 - see finding()
+    def fail(self, subject, message: str, **kw) -> Finding:
         return self.finding(Status.FAIL, subject, message, **kw)
 
-    def passed(self, subject, message: str, **kw) -> Finding:  # noqa: ANN001
+    def passed(self, subject, message: str, **kw) -> Finding:
         return self.finding(Status.PASS, subject, message, **kw)
 
-    def not_assessed(self, subject, reason: str, **kw) -> Finding:  # noqa: ANN001
+    def not_assessed(self, subject, reason: str, **kw) -> Finding:
         return self.finding(Status.NOT_ASSESSED, subject, reason, **kw)
 
     def _ref(self, subject: dict | ResourceRef | Workload | None) -> ResourceRef | None:

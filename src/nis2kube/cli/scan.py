@@ -13,7 +13,8 @@ EPILOG = """
 **Examples**
 
 * `nis2kube scan examples/factory-hall` - table grouped by NIS2 measure; exit 1 on high findings
-* `kubectl get -A -o json deploy,ds,sts,po,netpol,ns,roles,rolebindings,clusterroles,clusterrolebindings > dump.json && nis2kube scan dump.json -o json`
+* `kubectl get -A -o json ns,deploy,ds,sts,po,netpol,roles,rolebindings,clusterroles,clusterrolebindings > dump.json`
+  then `nis2kube scan dump.json -o json`
 * `helm template plant ./chart | nis2kube scan - -o sarif > nis2kube.sarif`
 * `nis2kube scan ./manifests -o junit --fail-on critical --out report.xml`
 * `nis2kube scan ./manifests --checks 'pss.*' --skip pss.restricted.seccomp`
@@ -67,10 +68,10 @@ def scan(
         "on-call, CSIRT contact, backups, log retention).", rich_help_panel="Evidence beside the objects")] = None,
 ) -> None:
     """Audit a cluster against NIS2 Art. 21 measures; every finding names its evidence and measures."""
+    from nis2kube.checks.registry import ScanContext
     from nis2kube.config import ConfigError, find_config, load_config
     from nis2kube.engine import run_checks
     from nis2kube.inventory import from_paths
-    from nis2kube.checks.registry import ScanContext
     from nis2kube.report import FORMATS, render
     from nis2kube.waivers import WaiverError
 

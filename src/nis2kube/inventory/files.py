@@ -22,7 +22,9 @@ from nis2kube.inventory.yamlload import load_document
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # Our own settings files live beside manifests; a directory scan does not read them as objects.
-NOT_MANIFESTS = frozenset({"nis2kube.yaml", "nis2kube.yml", ".nis2kube.yaml", "kustomization.yaml", "kustomization.yml"})
+NOT_MANIFESTS = frozenset(
+    {"nis2kube.yaml", "nis2kube.yml", ".nis2kube.yaml", "kustomization.yaml", "kustomization.yml"}
+)
 _SNIFF_BYTES = 8192
 
 _DOC_MARK = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|\Z)", re.M)
@@ -84,7 +86,9 @@ def _walk(root: str, result: LoadResult) -> Iterator[str]:
             dirnames[:] = []
             continue
         if (st.st_dev, st.st_ino) in seen:
-            result.problems.append(Problem(dirpath, "directory reached twice (symlink loop?); skipped", level="warning"))
+            result.problems.append(
+                Problem(dirpath, "directory reached twice (symlink loop?); skipped", level="warning")
+            )
             dirnames[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -159,12 +163,11 @@ def _load_json(data: bytes, text: str, name: str, result: LoadResult) -> None:
     try:
         doc = orjson.loads(data if data.lstrip()[:1] in (b"{", b"[") else text)
     except orjson.JSONDecodeError as exc:
-        # A YAML flow document can start with `{` too: try YAML before giving up.
-        try:
-            doc = load_document(text)
-        except Exception:
+        if name.endswith(".json"):
             result.problems.append(Problem(name, f"invalid JSON: {exc.msg}", document=1, line=exc.lineno))
             return
+        _load_yaml(text, name, result, MAX_DOCUMENT_BYTES)  # a YAML flow document can start with `{` too
+        return
     if isinstance(doc, list):
         for index, item in enumerate(doc, start=1):
             _accept(item, Location(name, index, None), name, result)
@@ -224,7 +227,7 @@ def _load_yaml(text: str, name: str, result: LoadResult, limit: int) -> None:
         except RecursionError:
             result.problems.append(Problem(name, "document is nested too deeply; skipped", document, line))
             continue
-        except Exception as exc:  # noqa: BLE001 - any parser failure is reported, never raised
+        except Exception as exc:
             mark = getattr(exc, "problem_mark", None)
             err_line = start_line + mark.line if mark is not None else line
             what = getattr(exc, "problem", None) or str(exc)

@@ -116,7 +116,7 @@ class _K8sConstructor(yaml.constructor.SafeConstructor):
     def construct_k8s_number(self, node: yaml.ScalarNode) -> int | float | str:
         return go_yaml_number(node.value)
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001 - PyYAML signature
+    def construct_mapping(self, node, deep=False):
         mapping = super().construct_mapping(node, deep=deep)
         for key in list(mapping):
             if type(key) is not str:

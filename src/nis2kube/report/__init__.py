@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from nis2kube.engine import Result
 
 FORMATS = ("table", "json", "sarif", "junit")

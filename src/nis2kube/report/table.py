@@ -31,7 +31,7 @@ def render_text(result: Result) -> str:
     return buffer.getvalue()
 
 
-def _renderables(result: Result, show_passes: bool):  # noqa: ANN202 - a generator of rich renderables
+def _renderables(result: Result, show_passes: bool):
     source = result.inventory.source
     yield Text.assemble(
         ("nis2kube ", "bold"), f"{result.tool_version} · {len(result.inventory):,} objects from ",
@@ -71,7 +71,7 @@ def _renderables(result: Result, show_passes: bool):  # noqa: ANN202 - a generat
     yield summary
 
 
-def _finding_sections(title: str, findings: list[Finding], show_passes: bool):  # noqa: ANN202
+def _finding_sections(title: str, findings: list[Finding], show_passes: bool):
     shown = [f for f in findings if f.status is Status.FAIL or (show_passes and f.status is not Status.FAIL)]
     if not shown:
         return

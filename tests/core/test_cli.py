@@ -1,0 +1,47 @@
+"""The scan command end to end: exit codes, stdin, formats, errors, config discovery."""
+
+import json
+
+from typer.testing import CliRunner
+
+from conftest import EXAMPLE
+from nis2kube.cli.main import app
+
+runner = CliRunner()
+LATEST = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: mes}\nspec: {containers: [{name: c, image: nginx}]}\n"
+)
+
+
+def test_stdin_json_output_and_fail_on(tmp_path):
+    result = runner.invoke(app, ["scan", "-", "-o", "json", "--checks", "images.*", "--fail-on", "medium"],
+                           input=LATEST)  # fmt: skip
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["summary"]["blocking"] >= 1
+    ok = runner.invoke(app, ["scan", "-", "-o", "json", "--checks", "images.*", "--fail-on", "critical"], input=LATEST)
+    assert ok.exit_code == 0
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert runner.invoke(app, ["scan"]).exit_code == 2
+    assert runner.invoke(app, ["scan", str(tmp_path / "missing.yaml")]).exit_code == 2
+    assert runner.invoke(app, ["scan", "-", "-o", "pdfx"], input=LATEST).exit_code == 2
+    assert runner.invoke(app, ["scan", "-", "--fail-on", "urgent"], input=LATEST).exit_code == 2
+    assert runner.invoke(app, ["scan", "-", "--checks", "nope.*"], input=LATEST).exit_code == 2
+
+
+def test_out_file_and_example_config_is_found(tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["scan", str(EXAMPLE), "-o", "json", "--out", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(out.read_text())
+    approved = [f for f in report["findings"] if f["check"] == "images.approved-registry"]
+    assert approved and all(f["status"] != "not-assessed" for f in approved)  # the example's config was used
+
+
+def test_controls_and_explain():
+    assert "art21.2.d" in runner.invoke(app, ["controls"]).stdout
+    explained = runner.invoke(app, ["explain", "images.mutable-tag"])
+    assert explained.exit_code == 0 and "art21.2.d" in explained.stdout
+    assert runner.invoke(app, ["explain", "no.such-check"]).exit_code == 2

@@ -1,0 +1,77 @@
+"""Every output format renders the same Result faithfully; the JSON report is a contract."""
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+
+from conftest import inventory_from_yaml
+from nis2kube.checks.registry import ScanContext
+from nis2kube.config import config_from_dict
+from nis2kube.engine import run_checks
+from nis2kube.report import render
+
+TEXT = """# Source: plant/templates/frontend.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: "mes-<frontend>", namespace: mes}
+spec:
+  template:
+    spec: {containers: [{name: web, image: "nginx:latest"}]}
+"""
+
+
+def _result():
+    cfg = config_from_dict({
+        "approved_registries": ["registry.plant.example"],
+        "waivers": [{"check": "images.digest-pinned", "justification": "pinned in Q1", "owner": "mes",
+                     "expires": "2099-01-01"}],
+    })  # fmt: skip
+    return run_checks(ScanContext(inventory_from_yaml(TEXT, "manifests/frontend.yaml"), cfg), include=["images.*"],
+                      today=dt.date(2026, 11, 22))  # fmt: skip
+
+
+def test_json_contract_fields():
+    report = json.loads(render(_result(), "json"))
+    assert report["schema_version"] == 1
+    assert report["tool"]["name"] == "nis2kube"
+    assert set(report["summary"]["findings"]) == {"pass", "fail", "waived", "not-assessed"}
+    finding = next(f for f in report["findings"] if f["check"] == "images.approved-registry")
+    assert finding["status"] == "fail" and finding["severity"] == "high"
+    assert finding["resource"] == {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "mes",
+                                   "name": "mes-<frontend>"}  # fmt: skip
+    assert finding["container"] == "web" and "art21.2.d" in finding["measures"]
+    assert finding["location"] == {"file": "manifests/frontend.yaml", "document": 1, "line": 2,
+                                   "helm_source": "plant/templates/frontend.yaml"}  # fmt: skip
+    waived = next(f for f in report["findings"] if f["check"] == "images.digest-pinned")
+    assert waived["status"] == "waived" and waived["waiver"]["owner"] == "mes"
+    measure = next(m for m in report["measures"] if m["id"] == "art21.2.d")
+    assert measure["status"] == "fail" and "images.approved-registry" in measure["checks"]
+
+
+def test_sarif_has_rules_results_locations_and_suppressions():
+    sarif = json.loads(render(_result(), "sarif"))
+    run = sarif["runs"][0]
+    assert sarif["version"] == "2.1.0"
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    result = next(r for r in run["results"] if r["ruleId"] == "images.approved-registry")
+    assert rule_ids[result["ruleIndex"]] == "images.approved-registry"
+    assert result["level"] == "error"
+    physical = result["locations"][0]["physicalLocation"]
+    assert physical == {"artifactLocation": {"uri": "manifests/frontend.yaml"}, "region": {"startLine": 2}}
+    suppressed = next(r for r in run["results"] if r["ruleId"] == "images.digest-pinned")
+    assert suppressed["suppressions"][0]["justification"].startswith("pinned in Q1")
+
+
+def test_junit_is_well_formed_xml_with_failures_and_skips():
+    root = ET.fromstring(render(_result(), "junit").split("\n", 1)[1])
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert suites["images.approved-registry"].get("failures") == "1"
+    case = suites["images.approved-registry"].find("testcase")
+    assert case.get("name") == "Deployment/mes/mes-<frontend> [web]"
+    assert case.find("failure") is not None
+    assert suites["images.digest-pinned"].find("testcase/skipped").get("message").startswith("waived")
+
+
+def test_table_text_mentions_measures_and_fixes():
+    text = render(_result(), "table")
+    assert "NIS2 measures" in text and "art21.2.d" in text and "images.approved-registry" in text

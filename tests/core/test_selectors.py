@@ -1,0 +1,46 @@
+"""Label selectors follow k8s.io/apimachinery exactly."""
+
+import pytest
+
+from nis2kube.inventory.selectors import InvalidSelector, parse_selector, selector_matches
+
+LABELS = {"app": "historian-db", "tier": "data", "zone": "control"}
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ({}, LABELS, True),
+        ({}, {}, True),
+        (None, LABELS, False),  # LabelSelectorAsSelector(nil) selects nothing
+        ({"matchLabels": {"app": "historian-db"}}, LABELS, True),
+        ({"matchLabels": {"app": "historian-db", "tier": "web"}}, LABELS, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["data", "web"]}]}, LABELS, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["data"]}]}, LABELS, False),
+        ({"matchExpressions": [{"key": "missing", "operator": "NotIn", "values": ["x"]}]}, LABELS, True),
+        ({"matchExpressions": [{"key": "zone", "operator": "Exists"}]}, LABELS, True),
+        ({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}, LABELS, False),
+        ({"matchExpressions": [{"key": "other", "operator": "DoesNotExist"}]}, LABELS, True),
+        ({"matchLabels": {"app": "historian-db"},
+          "matchExpressions": [{"key": "zone", "operator": "In", "values": ["field"]}]}, LABELS, False),
+        ({"matchLabels": {"enabled": True}}, {"enabled": "true"}, True),  # YAML bool label value, as JSON text
+    ],
+)  # fmt: skip
+def test_selector_semantics(selector, labels, expected):
+    assert selector_matches(selector, labels) is expected
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        {"key": "a", "operator": "In", "values": []},
+        {"key": "a", "operator": "NotIn"},
+        {"key": "a", "operator": "Exists", "values": ["x"]},
+        {"key": "a", "operator": "Gt", "values": ["1"]},
+        {"operator": "Exists"},
+    ],
+)
+def test_invalid_selectors_are_rejected_like_the_api_server(expr):
+    with pytest.raises(InvalidSelector):
+        parse_selector({"matchExpressions": [expr]})
+    assert selector_matches({"matchExpressions": [expr]}, {"a": "x"}) is False

@@ -1,0 +1,56 @@
+"""The loader must read YAML exactly as Kubernetes (sigs.k8s.io/yaml, go-yaml v2) does."""
+
+import pytest
+
+from nis2kube.inventory.yamlload import AliasBombError, go_yaml_number, load_document
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("on", True), ("On", True), ("ON", True), ("yes", True), ("y", True), ("Y", True), ("true", True),
+        ("off", False), ("no", False), ("n", False), ("N", False), ("False", False),
+        ("~", None), ("null", None), ("Null", None), ("", None),
+        ("0755", 493), ("0o17", 15), ("0x1F", 31), ("-0b11", -3), ("+12", 12), ("1_000", 1000),
+        ("08", 8.0), ("1e3", 1000.0), (".5", 0.5), ("3.", 3.0), ("-.inf", float("-inf")),
+        ("1:20", "1:20"), ("2001-12-14", "2001-12-14"), ("2001-12-14T21:59:43Z", "2001-12-14T21:59:43Z"),
+        ("12abc", "12abc"), ("'on'", "on"), ('"0755"', "0755"), ("yess", "yess"), ("nothing", "nothing"),
+    ],
+)  # fmt: skip
+def test_scalars_resolve_like_kubernetes(text, expected):
+    assert load_document(f"v: {text}")["v"] == expected
+
+
+def test_privileged_on_is_privileged():
+    doc = load_document("securityContext:\n  privileged: on\n  runAsUser: 0755\n")
+    assert doc["securityContext"] == {"privileged": True, "runAsUser": 493}
+
+
+def test_mapping_keys_become_json_strings():
+    assert load_document("80: http\ntrue: x\nn: no\n") == {"80": "http", "true": "x", "false": False}
+
+
+def test_merge_keys_are_applied():
+    doc = load_document("base: &b {cpu: 100m}\nlimits:\n  <<: *b\n  memory: 1Gi\n")
+    assert doc["limits"] == {"cpu": "100m", "memory": "1Gi"}
+
+
+def test_go_number_edge_cases():
+    assert go_yaml_number("0x") == "0x"
+    assert go_yaml_number("99999999999999999999999") == 99999999999999999999999  # big.Int in go-yaml
+    assert go_yaml_number("-") == "-"
+
+
+def test_alias_bomb_is_refused():
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    prev = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 10) + "]")
+        prev = name
+    with pytest.raises(AliasBombError):
+        load_document("\n".join(lines))
+
+
+def test_small_aliases_are_fine():
+    doc = load_document("a: &x {k: v}\nb: *x\nc: *x\n")
+    assert doc["b"] == doc["c"] == {"k": "v"}
