@@ -54,3 +54,13 @@ def test_alias_bomb_is_refused():
 def test_small_aliases_are_fine():
     doc = load_document("a: &x {k: v}\nb: *x\nc: *x\n")
     assert doc["b"] == doc["c"] == {"k": "v"}
+
+
+def test_libyaml_c_parser_is_used_when_pyyaml_has_it():
+    import yaml
+
+    from nis2kube.inventory import yamlload
+
+    assert yamlload.HAVE_LIBYAML is yaml.__with_libyaml__
+    if yaml.__with_libyaml__:
+        assert yamlload.K8sLoader.__mro__[1].__module__ == "yaml._yaml"

@@ -15,7 +15,7 @@ import re
 import yaml
 
 try:  # the C parser is ~10x faster; fall back to the pure-Python one where libyaml is missing
-    from yaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser
 
     HAVE_LIBYAML = True
 except ImportError:  # pragma: no cover - depends on how PyYAML was built

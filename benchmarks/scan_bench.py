@@ -1,0 +1,107 @@
+"""Scan benchmark: `nis2kube scan` against the parse floor (same files, same loader), and against Checkov.
+
+    python benchmarks/scan_bench.py                      # 10k YAML, 10k JSON, 100k JSON; Checkov on 1k
+    python benchmarks/scan_bench.py --checkov-objects 10000   # Checkov on the 10k set (about 18 minutes)
+    python benchmarks/scan_bench.py --yaml-100k          # also the 100k cluster as YAML files
+
+Every measurement is a whole process (start-up included), timed with wall clock and its peak RSS from
+wait4(); ratios compare numbers taken in this run on this machine, which is what is meaningful here.
+Checkov runs from its own virtualenv (benchmarks/.data/checkov-venv; created with `pip install checkov`).
+Targets (issue: audit engine): scan <= 1.5x parse floor; 100k objects <= 15 s; peak RSS <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from synthetic import write_json_list, write_yaml_tree  # noqa: E402
+
+DATA = HERE / ".data"
+CHECKOV = DATA / "checkov-venv" / "bin" / "checkov"
+FLOOR = "import sys; from nis2kube.inventory import from_paths; inv = from_paths(sys.argv[1:]); print(len(inv))"
+
+
+def measure(cmd: list[str], repeat: int = 1) -> tuple[float, float]:
+    """Median wall seconds and max peak RSS (MiB) of a command run `repeat` times."""
+    times, peaks = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        peaks.append(usage.ru_maxrss / 1024)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            raise SystemExit(f"{' '.join(cmd[:4])}... exited {code}")
+    times.sort()
+    return times[len(times) // 2], max(peaks)
+
+
+def dataset(kind: str, objects: int) -> tuple[Path, int]:
+    target = DATA / f"{kind}-{objects}"
+    marker = target.with_suffix(".count")
+    if not marker.exists():
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        count = write_yaml_tree(objects, target) if kind == "yaml" else write_json_list(objects, target / "dump.json")
+        marker.write_text(str(count))
+    return target, int(marker.read_text())
+
+
+def bench(kind: str, objects: int, repeat: int) -> dict:
+    path, count = dataset(kind, objects)
+    floor_t, floor_rss = measure([sys.executable, "-c", FLOOR, str(path)], repeat)
+    scan_t, scan_rss = measure(["nis2kube", "scan", str(path), "-o", "json", "--out", os.devnull], repeat)
+    return {"set": f"{kind} {count:,}", "count": count, "path": path, "floor": floor_t, "floor_rss": floor_rss,
+            "scan": scan_t, "scan_rss": scan_rss}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median); default 3")
+    parser.add_argument("--checkov-objects", type=int, default=1000, help="Checkov set size (0 skips Checkov)")
+    parser.add_argument("--yaml-100k", action="store_true", help="also benchmark 100k objects as YAML files")
+    args = parser.parse_args()
+
+    sets = [("yaml", 10_000), ("json", 10_000), ("json", 100_000)]
+    if args.yaml_100k:
+        sets.append(("yaml", 100_000))
+    print(f"{'input':<14}{'parse floor':>13}{'scan':>10}{'scan/floor':>12}{'floor RSS':>12}{'scan RSS':>11}")
+    rows = []
+    for kind, objects in sets:
+        r = bench(kind, objects, args.repeat if objects <= 10_000 else 1)
+        rows.append(r)
+        print(f"{r['set']:<14}{r['floor']:>12.2f}s{r['scan']:>9.2f}s{r['scan'] / r['floor']:>11.2f}x"
+              f"{r['floor_rss']:>10.0f}Mi{r['scan_rss']:>9.0f}Mi")  # fmt: skip
+
+    if args.checkov_objects:
+        if not CHECKOV.exists():
+            print(f"\nCheckov: not installed; run: python3 -m venv {CHECKOV.parent.parent} && "
+                  f"{CHECKOV.parent}/pip install checkov")  # fmt: skip
+        else:
+            path, count = dataset("yaml", args.checkov_objects)
+            ck_t, ck_rss = measure([str(CHECKOV), "--framework", "kubernetes", "-d", str(path), "--quiet",
+                                    "--compact", "-o", "json"])  # fmt: skip
+            ours_t, ours_rss = measure(["nis2kube", "scan", str(path), "-o", "json", "--out", os.devnull],
+                                       args.repeat)  # fmt: skip
+            print(f"\nCheckov --framework kubernetes, {count:,} objects: {ck_t:.1f} s, {ck_rss:.0f} MiB peak; "
+                  f"nis2kube: {ours_t:.2f} s, {ours_rss:.0f} MiB -> nis2kube is {ck_t / ours_t:.0f}x faster "
+                  f"({ck_t / count * 1000:.1f} ms vs {ours_t / count * 1000:.2f} ms per object)")  # fmt: skip
+
+    big = next(r for r in rows if r["count"] >= 90_000 and r["set"].startswith("json"))
+    worst = max(r["scan"] / r["floor"] for r in rows)
+    print(f"\ntargets: scan/floor <= 1.5x (worst {worst:.2f}x); 100k <= 15 s ({big['scan']:.1f} s); "
+          f"peak RSS <= 1536 MiB ({max(r['scan_rss'] for r in rows):.0f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
