@@ -1,0 +1,248 @@
+"""Supply chain (NIS2 Art. 21(2)(d); IR 2024/2690 5.1, 5.2 suppliers, 12.4 asset inventory).
+
+Two questions per running image: is there an SBOM for it (the component inventory a CSIRT asks for the
+day a new CVE lands), and will the cluster refuse it when its signature does not verify? SBOMs come from
+Trivy Operator SbomReports or `--sbom` files; signature verification from Kyverno `verifyImages` rules,
+Kyverno ImageValidatingPolicies or Sigstore policy-controller ClusterImagePolicies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from nis2kube.checks.registry import CheckContext, check
+from nis2kube.findings import Finding, Severity
+from nis2kube.images import ImageRef
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import selector_matches
+from nis2kube.inventory.workloads import Workload, workloads
+from nis2kube.sbom import load_sboms
+from nis2kube.trivy import TRIVY_GROUP, ImageIndex, ReportMatcher, canonical_image, operator_reports
+
+MEASURES = ("art21.2.d", "ir2690.5.1", "ir2690.5.2", "ir2690.12.4")
+KYVERNO = "kyverno.io"
+KYVERNO_POLICIES = "policies.kyverno.io"
+SIGSTORE = "policy.sigstore.dev"
+SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
+POD_KINDS = frozenset({"Pod", "*", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"})
+
+
+def _containers(w: Workload) -> Iterator[tuple[str, str]]:
+    for _, container in w.containers():
+        image = str(container.get("image", "")).strip()
+        if image:
+            yield str(container.get("name", "")), image
+
+
+# ---- SBOM coverage ------------------------------------------------------------------------------------
+
+
+@check(
+    id="supply.sbom-coverage",
+    title="Every running image has an SBOM",
+    severity=Severity.MEDIUM,
+    measures=MEASURES,
+    remediation="Enable Trivy Operator's SBOM generation (sbomGeneration.enabled), or produce one per image in CI "
+    "(`trivy image --format cyclonedx` / `syft IMAGE -o cyclonedx-json`) and give it with `--sbom`.",
+)
+def sbom_coverage(ctx: CheckContext) -> Iterator[Finding]:
+    """An SBOM counts for a container when it names the image the container runs (digest, else tag)."""
+    files = ctx.input("sbom", lambda raw: load_sboms([raw] if isinstance(raw, str) else list(raw))) or []
+    reports = operator_reports(ctx.inv, "SbomReport")
+    file_index: ImageIndex = ImageIndex()
+    for sbom in files:
+        for image in sbom.images:
+            file_index.add(image, sbom)
+    operator = ReportMatcher.build(ctx.inv, reports)
+    if not file_index and not operator:
+        unnamed = [s.path for s in files if not s.images]
+        reason = ctx.inv.unlisted_reason("SbomReport", TRIVY_GROUP)
+        if unnamed:
+            yield ctx.not_assessed(None, f"the SBOM file(s) {', '.join(unnamed)} name no container image; give "
+                                         "them as --sbom IMAGE=FILE")
+        elif reason:
+            yield ctx.not_assessed(None, f"SbomReports could not be read ({reason})")
+        else:
+            yield ctx.not_assessed(None, "no SBOM in the input: no Trivy Operator SbomReports and no --sbom files")
+        return
+    for w in workloads(ctx.inv):
+        for name, raw in _containers(w):
+            image = canonical_image(raw)
+            found, how = operator.find(w.ref, name, image)
+            sboms = [r.source for r in found]
+            if not found:
+                matched, how = file_index.find(image)
+                sboms = [f"{s.path} ({s.format}, {s.components} components)" for s in matched]
+            if not sboms:
+                yield ctx.fail(w, f"no SBOM for image {raw} (registry {image.registry})", container=name,
+                               evidence={"image": raw})
+            else:
+                yield ctx.passed(w, f"image {raw} has an SBOM: {sboms[0]}", container=name,
+                                 evidence={"image": raw, "sboms": sboms, "matched_by": how})
+
+
+# ---- signature verification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyRule:
+    """One image-verification rule: which images, where, and whether a failure blocks admission."""
+
+    policy: str  # Kind/name
+    patterns: tuple[str, ...]
+    skip: tuple[str, ...]
+    enforce: bool
+    namespace: str | None  # namespaced policy: only here
+    match: tuple[dict, ...]  # Kyverno resource filters (any-of); empty = everywhere
+    exclude: tuple[dict, ...]
+    sigstore: bool = False
+
+    def covers(self, inv: Inventory, namespace: str, candidates: tuple[str, ...]) -> bool:
+        if self.namespace is not None and self.namespace != namespace:
+            return False
+        if not any(_glob(p).fullmatch(c) for p in self.patterns for c in candidates):
+            return False
+        if any(_glob(p).fullmatch(c) for p in self.skip for c in candidates):
+            return False
+        labels = inv.namespace_labels(namespace)
+        if self.sigstore and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
+            return False  # policy-controller only admits-checks namespaces that opt in
+        if self.match and not any(_filter_matches(f, namespace, labels) for f in self.match):
+            return False
+        return not any(_filter_matches(f, namespace, labels, excluding=True) for f in self.exclude)
+
+
+@lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """Kyverno's wildcard: `*` any run of characters (slashes included), `?` one character."""
+    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern))
+
+
+def _filter_matches(block: dict, namespace: str, labels: dict[str, str], *, excluding: bool = False) -> bool:
+    """A Kyverno ResourceFilter (`resources:` with kinds/namespaces/namespaceSelector) for a pod in `namespace`.
+
+    For exclusions only the namespace scope is judged: an exclude block that names other conditions
+    (names, subjects, roles) might not apply, so it is not taken as excluding the whole namespace."""
+    resources = block.get("resources") if isinstance(block.get("resources"), dict) else {}
+    if excluding and (set(block) - {"resources"} or set(resources) - {"namespaces", "namespaceSelector", "kinds"}):
+        return False
+    # Pod rules are extended to controllers by autogen; a rule on controllers still covers their pods
+    kinds = {str(k).split("/")[-1] for k in resources.get("kinds") or []}
+    if kinds and not kinds & POD_KINDS:
+        return False
+    namespaces = resources.get("namespaces") or []
+    if namespaces and not any(_glob(str(n)).fullmatch(namespace) for n in namespaces):
+        return False
+    selector = resources.get("namespaceSelector")
+    return not (selector is not None and not selector_matches(selector, labels))
+
+
+def _filters(match: object) -> tuple[dict, ...]:
+    """Kyverno match/exclude: `any` (OR), `all` (AND, taken strictly as one filter each), or legacy `resources`."""
+    if not isinstance(match, dict):
+        return ()
+    if isinstance(match.get("any"), list):
+        return tuple(f for f in match["any"] if isinstance(f, dict))
+    if isinstance(match.get("all"), list):
+        merged: dict = {"resources": {}}
+        for f in match["all"]:
+            if isinstance(f, dict) and isinstance(f.get("resources"), dict):
+                merged["resources"].update(f["resources"])
+        return (merged,)
+    return (match,) if "resources" in match else ()
+
+
+def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
+    out = []
+    for kind in ("ClusterPolicy", "Policy"):
+        for policy in inv.objects(kind, KYVERNO):
+            spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
+            default = str(spec.get("validationFailureAction") or "Audit").lower() == "enforce"
+            ns = policy["metadata"].get("namespace") if kind == "Policy" else None
+            name = f"{kind}/{policy['metadata'].get('name', '')}"
+            for rule in spec.get("rules") or []:
+                if not isinstance(rule, dict):
+                    continue
+                for verify in rule.get("verifyImages") or []:
+                    if not isinstance(verify, dict):
+                        continue
+                    patterns = [str(p) for p in verify.get("imageReferences") or []]
+                    if verify.get("image"):
+                        patterns.append(str(verify["image"]))
+                    action = verify.get("failureAction")
+                    enforce = default if action is None else str(action).lower() == "enforce"
+                    out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
+                                          tuple(str(p) for p in verify.get("skipImageReferences") or []),
+                                          enforce, ns, _filters(rule.get("match")), _filters(rule.get("exclude"))))
+    for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
+        spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
+        refs = spec.get("matchImageReferences") or []
+        globs = [str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")]
+        actions = [str(a) for a in spec.get("validationActions") or []]
+        out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
+                              "Deny" in actions, None, (), ()))
+    for policy in inv.objects("ClusterImagePolicy", SIGSTORE):
+        spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
+        globs = [str(i["glob"]) for i in spec.get("images") or [] if isinstance(i, dict) and i.get("glob")]
+        out.append(VerifyRule(f"ClusterImagePolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
+                              str(spec.get("mode") or "enforce") == "enforce", None, (), (), sigstore=True))
+    return out
+
+
+def _engine_present(inv: Inventory) -> bool:
+    """Some admission policy engine is visible, so the absence of verification rules is evidence."""
+    kinds = (("ClusterPolicy", KYVERNO), ("Policy", KYVERNO), ("ImageValidatingPolicy", KYVERNO_POLICIES),
+             ("ClusterImagePolicy", SIGSTORE))
+    if any(inv.objects(kind, group) for kind, group in kinds):
+        return True
+    return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
+
+
+def candidates(image: ImageRef) -> tuple[str, ...]:
+    """The spellings policies are written against: as written, fully qualified, and Docker Hub's aliases."""
+    suffix = (f":{image.tag}" if image.tag else "") + (f"@{image.digest}" if image.digest else "")
+    names = {image.raw, f"{image.name}{suffix}", f"{image.name}:{image.tag or 'latest'}", image.name}
+    if image.registry == "docker.io":
+        short = image.repository.removeprefix("library/")
+        for host in ("docker.io", "index.docker.io"):
+            names.update({f"{host}/{short}{suffix}", f"{host}/{image.repository}{suffix}"})
+        names.add(f"{short}{suffix}")
+    return tuple(sorted(names))
+
+
+@check(
+    id="supply.signature-policy",
+    title="An enforced signature-verification policy covers every running image",
+    severity=Severity.HIGH,
+    measures=MEASURES,
+    remediation="Add a Kyverno ClusterPolicy with a verifyImages rule (failureAction: Enforce) whose "
+    "imageReferences cover the registry, e.g. `nis2kube harden --only admission`; sign images in CI with cosign.",
+)
+def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
+    """Per container: an Enforce verifyImages rule (or equivalent) must match its image in its namespace.
+
+    An Audit-mode rule only logs an unsigned image; it is reported as not covering."""
+    rules = ctx.inv.cached("supply:verify-rules", lambda: _kyverno_rules(ctx.inv))
+    if not rules and not _engine_present(ctx.inv):
+        yield ctx.not_assessed(None, "no admission policies in the input (Kyverno ClusterPolicy/Policy, "
+                                     "ImageValidatingPolicy, Sigstore ClusterImagePolicy); include them in the scan")
+        return
+    for w in workloads(ctx.inv):
+        for name, raw in _containers(w):
+            image = canonical_image(raw)
+            forms = candidates(image)
+            covering = [r for r in rules if r.covers(ctx.inv, w.namespace, forms)]
+            enforced = [r.policy for r in covering if r.enforce]
+            evidence = {"image": raw, "registry": image.registry, "policies": [r.policy for r in covering]}
+            if enforced:
+                yield ctx.passed(w, f"image {raw} must pass signature verification ({enforced[0]})",
+                                 container=name, evidence=evidence)
+            elif covering:
+                yield ctx.fail(w, f"image {raw} is verified in Audit mode only ({covering[0].policy}): an unsigned "
+                                  "image is logged, not refused", container=name, evidence=evidence)
+            else:
+                yield ctx.fail(w, f"no signature-verification policy covers image {raw} (registry "
+                                  f"{image.registry}) in namespace {w.namespace}", container=name, evidence=evidence)
