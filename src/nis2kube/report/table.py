@@ -71,25 +71,27 @@ def _renderables(result: Result, show_passes: bool):
     yield summary
 
 
-def _finding_sections(title: str, findings: list[Finding], show_passes: bool):
+def _finding_sections(title: str, findings: list[Finding], show_passes: bool):  # noqa: ANN202
+    """One block per check, most severe first: a header, one line per resource, then the fix."""
     shown = [f for f in findings if f.status is Status.FAIL or (show_passes and f.status is not Status.FAIL)]
     if not shown:
         return
     by_check: dict[str, list[Finding]] = defaultdict(list)
     for f in shown:
         by_check[f.check].append(f)
-    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    table.add_column("severity")
-    table.add_column("check")
-    table.add_column("resource")
-    table.add_column("finding", overflow="fold")
-    order = sorted(by_check.items(), key=lambda kv: (-kv[1][0].severity.rank, kv[0]))
-    for check_id, items in order:
+    yield Text(f"\n{title}", "bold underline")
+    for check_id, items in sorted(by_check.items(), key=lambda kv: (-kv[1][0].severity.rank, kv[0])):
+        first = items[0]
+        label = first.severity.value.upper() if first.status is Status.FAIL else first.status.value
+        yield Text.assemble(
+            "\n", (f"{label:<8}", _SEVERITY_STYLE.get(first.severity.value, "")), " ", (check_id, "bold"),
+            f"  ({len(items)})  ", (", ".join(first.measures[:3]), "dim"),
+        )
         for f in items:
             resource = f.resource.display if f.resource else "(cluster)"
             if f.container:
                 resource += f" [{f.container}]"
-            sev = f.severity.value if f.status is Status.FAIL else f.status.value
-            table.add_row(Text(sev, _SEVERITY_STYLE.get(sev, "")), check_id, resource, f.message)
-        table.add_row("", "", "", Text(f"fix: {items[0].remediation}", "dim"), end_section=True)
-    yield table
+            mark = "✗" if f.status is Status.FAIL else "·"
+            yield Text.assemble(f"  {mark} ", (resource, "cyan"), f": {f.message}")
+        if first.status is Status.FAIL:
+            yield Text(f"    fix: {first.remediation}", "dim")
