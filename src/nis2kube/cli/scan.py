@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from nis2kube.cli.common import err_console, fail_usage, write_output
+from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
 from nis2kube.findings import Severity
 
 EPILOG = """
 **Examples**
 
 * `nis2kube scan examples/factory-hall` - table grouped by NIS2 measure; exit 1 on high findings
+* `nis2kube scan --context prod-plant-1 -o json --out plant-1.json` - the live cluster, read-only
 * `kubectl get -A -o json ns,deploy,ds,sts,po,netpol,roles,rolebindings,clusterroles,clusterrolebindings > dump.json`
   then `nis2kube scan dump.json -o json`
 * `helm template plant ./chart | nis2kube scan - -o sarif > nis2kube.sarif`
@@ -66,19 +68,39 @@ def scan(
     evidence: Annotated[str | None, typer.Option(
         "--evidence", help="YAML file attesting what no cluster object shows (pen test date, runbook, "
         "on-call, CSIRT contact, backups, log retention).", rich_help_panel="Evidence beside the objects")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", help="kubeconfig file(s), like KUBECONFIG; scans the live cluster.",
+        rich_help_panel=LIVE_PANEL)] = None,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="kubeconfig context to scan live (default: the current one).",
+        rich_help_panel=LIVE_PANEL)] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "-n", "--namespace", help="Live: only this namespace (cluster-scoped kinds are still read).",
+        rich_help_panel=LIVE_PANEL)] = None,
+    all_namespaces: Annotated[bool, typer.Option(
+        "-A", "--all-namespaces", help="Live: all namespaces (the default).", rich_help_panel=LIVE_PANEL)] = False,
+    no_secrets: Annotated[bool, typer.Option(
+        "--no-secrets", help="Live: do not list Secrets at all, not even their metadata.",
+        rich_help_panel=LIVE_PANEL)] = False,
+    request_timeout: Annotated[str, typer.Option(
+        "--request-timeout", help="Live: per request, e.g. 30s or 2m.", rich_help_panel=LIVE_PANEL)] = "30s",
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", help="Live: kinds listed in parallel.", rich_help_panel=LIVE_PANEL)] = 8,
 ) -> None:
     """Audit a cluster against NIS2 Art. 21 measures; every finding names its evidence and measures."""
     from nis2kube.checks.registry import ScanContext
     from nis2kube.config import ConfigError, find_config, load_config
     from nis2kube.engine import run_checks
     from nis2kube.inventory import from_paths
+    from nis2kube.inventory.live import restore_snapshot
     from nis2kube.report import FORMATS, render
     from nis2kube.waivers import WaiverError
 
     if output not in FORMATS:
         raise fail_usage(f"unknown output format {output!r}; choose from {', '.join(FORMATS)}")
-    if not paths:
-        raise fail_usage("give at least one file or directory to scan, or '-' for stdin (see --help)")
+    live = not paths or bool(kubeconfig or context)
+    if paths and live:
+        raise fail_usage("give either PATHs to scan offline or --context/--kubeconfig to scan a live cluster")
     try:
         cfg = load_config(find_config(config, paths))
         if fail_on:
@@ -87,7 +109,13 @@ def scan(
     except (ConfigError, ValueError) as exc:
         raise fail_usage(str(exc)) from None
 
-    inv = from_paths(paths)
+    if live:
+        inv = live_inventory(kubeconfig=kubeconfig, context=context, namespace=namespace,
+                             all_namespaces=all_namespaces, no_secrets=no_secrets, request_timeout=request_timeout,
+                             concurrency=concurrency)
+    else:
+        inv = from_paths(paths)
+        restore_snapshot(inv, paths)
     for problem in inv.problems:
         colour = "red" if problem.level == "error" else "yellow"
         err_console.print(f"[{colour}]{problem.level}:[/] {problem}", markup=True, soft_wrap=True, highlight=False)

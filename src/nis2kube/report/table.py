@@ -71,7 +71,7 @@ def _renderables(result: Result, show_passes: bool):
     yield summary
 
 
-def _finding_sections(title: str, findings: list[Finding], show_passes: bool):  # noqa: ANN202
+def _finding_sections(title: str, findings: list[Finding], show_passes: bool):
     """One block per check, most severe first: a header, one line per resource, then the fix."""
     shown = [f for f in findings if f.status is Status.FAIL or (show_passes and f.status is not Status.FAIL)]
     if not shown:
