@@ -1,0 +1,102 @@
+"""Art. 23(4) deadlines, computed from the record.
+
+Hour deadlines (24 h, 72 h) are elapsed time, so they are added in UTC: a daylight-saving change inside
+the window moves the local wall-clock time of the deadline, not its instant. "One month" is a calendar
+month in the entity's time zone (the law does not say 30 days): same local day and time next month,
+clamped to the month's last day (31 Jan -> 28/29 Feb), resolved to the later instant when the local time
+falls in a DST gap and to the first occurrence when it is ambiguous.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from nis2kube.incidents.model import UTC, Incident, ReportKind
+
+EARLY_WARNING_HOURS = 24
+NOTIFICATION_HOURS = 72
+TSP_NOTIFICATION_HOURS = 24  # Art. 23(4)(b) derogation for trust service providers
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: ReportKind
+    due_at: datetime | None  # None: the due date is not known yet (e.g. final report after handling)
+    basis: str  # what the clock runs from, in words for the user
+    met_at: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        if self.met_at is not None:
+            return "met" if self.due_at is None or self.met_at <= self.due_at else "late"
+        if self.due_at is None:
+            return "pending"
+        return "overdue" if now > self.due_at else "open"
+
+    def seconds_left(self, now: datetime) -> float | None:
+        return None if self.due_at is None else (self.due_at - now).total_seconds()
+
+
+def add_calendar_months(instant: datetime, months: int, tz: ZoneInfo) -> datetime:
+    """`instant` plus calendar months, counted on the wall clock of `tz`; returns UTC."""
+    local = instant.astimezone(tz)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    wall = local.replace(year=year, month=month, day=day, tzinfo=None)
+    candidate = wall.replace(tzinfo=tz, fold=0)
+    # A wall time inside a DST gap does not exist; round-tripping reveals it and we move past the gap.
+    if candidate.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+        candidate = wall.replace(tzinfo=tz, fold=1)
+    return candidate.astimezone(UTC)
+
+
+def deadlines(incident: Incident, tz: ZoneInfo, trust_service_provider: bool = False) -> list[Deadline]:
+    """Every reporting deadline that applies now; empty until the incident is decided significant."""
+    if not incident.significant or incident.aware_at is None:
+        return []
+    aware = incident.aware_at
+    ew = incident.submitted(ReportKind.EARLY_WARNING)
+    notif = incident.submitted(ReportKind.NOTIFICATION)
+    hours = TSP_NOTIFICATION_HOURS if trust_service_provider else NOTIFICATION_HOURS
+    out = [
+        Deadline(ReportKind.EARLY_WARNING, aware + timedelta(hours=EARLY_WARNING_HOURS),
+                 "24 h after becoming aware", ew.submitted_at if ew else None),
+        Deadline(ReportKind.NOTIFICATION, aware + timedelta(hours=hours),
+                 f"{hours} h after becoming aware", notif.submitted_at if notif else None),
+    ]
+    if notif is None:
+        return out
+    final = incident.submitted(ReportKind.FINAL)
+    progress = incident.submitted(ReportKind.PROGRESS)
+    first_due = add_calendar_months(notif.submitted_at, 1, tz)
+    if progress is None:
+        basis = "one month after the notification"
+        if incident.handled_at is None:
+            basis += " (a progress report instead while the incident is still ongoing)"
+        out.append(Deadline(ReportKind.FINAL, first_due, basis, final.submitted_at if final else None))
+    else:
+        out.append(Deadline(ReportKind.PROGRESS, first_due, "one month after the notification",
+                            progress.submitted_at))
+        due = add_calendar_months(incident.handled_at, 1, tz) if incident.handled_at else None
+        out.append(Deadline(ReportKind.FINAL, due, "one month after the incident was handled",
+                            final.submitted_at if final else None))
+    return out
+
+
+def next_deadline(items: list[Deadline], now: datetime) -> Deadline | None:
+    """The earliest deadline not yet met (overdue ones included), or None."""
+    pending = [d for d in items if d.met_at is None and d.due_at is not None]
+    return min(pending, key=lambda d: d.due_at, default=None)  # type: ignore[arg-type,return-value]
+
+
+def format_left(seconds: float) -> str:
+    """'3h 05m left' / 'overdue 2d 01h'; minutes resolution is what people act on."""
+    sign = seconds < 0
+    minutes = int(abs(seconds) // 60)
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    text = f"{days}d {hours:02d}h" if days else f"{hours}h {mins:02d}m"
+    return f"overdue {text}" if sign else f"{text} left"

@@ -1,0 +1,1 @@
+"""The intake service (FastAPI): webhooks, incidents API, /metrics."""

@@ -1,0 +1,84 @@
+"""Tables. `incident_events` and `alerts` are append-only (database triggers refuse UPDATE and DELETE);
+`incidents` is a projection of the events, kept in the same transaction, for fast listing and dedup.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored as naive UTC (same on SQLite and PostgreSQL), returned timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# BigInteger ids autoincrement on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+incident_events = Table(
+    "incident_events", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("incident_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("incident_id", "seq", name="uq_incident_events_incident_seq"),
+)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("is_open", Boolean, nullable=False),
+    Column("dedup_key", String(1024)),
+    Column("last_alert_at", UTCDateTime),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_incidents_open_dedup", "is_open", "dedup_key"),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("rule", String(512), nullable=False),
+    Column("priority", String(32), nullable=False),
+    Column("workload", String(512), nullable=False),
+    Column("incident_id", String(64)),
+    Column("record", Text, nullable=False),
+)
