@@ -1,0 +1,147 @@
+"""Direct, rule-by-rule evaluation of one connection, keeping every reason.
+
+This is the reference semantics written as plainly as possible: `can-reach --explain` shows its reasons,
+and the grouped engine is tested (hypothesis) and benchmarked against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nis2kube.netpol.ipsets import IPSet
+from nis2kube.netpol.model import Endpoint, Model, Peer, Policy, Rule, resolve_ports
+from nis2kube.netpol.ports import ALL_PORTS, NO_PORTS, PortSet
+
+# External addresses have no container ports: a named port in a rule matches nothing towards them.
+_NO_NAMED = Endpoint("", "", "", {}, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    policy: str
+    direction: str  # ingress / egress
+    rule: int
+    ports: PortSet
+    addresses: IPSet | None = None  # for external peers: the addresses this rule admits
+
+    def describe(self) -> str:
+        where = f" for {self.addresses.describe()}" if self.addresses is not None else ""
+        return f"{self.policy} {self.direction}[{self.rule}] allows {self.ports.describe()}{where}"
+
+
+@dataclass
+class Side:
+    """One direction of a connection: egress from the source, or ingress into the destination."""
+
+    direction: str
+    isolated_by: list[str] = field(default_factory=list)  # policies selecting the pod for this direction
+    matches: list[RuleMatch] = field(default_factory=list)
+    ports: PortSet = ALL_PORTS
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.isolated_by)
+
+    def reasons(self, who: str) -> list[str]:
+        if not self.isolated:
+            return [f"{who} is not isolated for {self.direction} (no NetworkPolicy with {self.direction.title()} "
+                    "selects it): all allowed"]
+        head = f"{who} is isolated for {self.direction} by {', '.join(self.isolated_by)}"
+        if not self.matches:
+            return [f"{head}; no {self.direction} rule of these policies matches this peer"]
+        return [head] + [m.describe() for m in self.matches]
+
+
+def policies_in(model: Model, namespace: str) -> list[Policy]:
+    by_ns = model._cache.get("policies-by-ns")
+    if by_ns is None:
+        by_ns = model._cache["policies-by-ns"] = {}
+        for p in model.policies:
+            by_ns.setdefault(p.namespace, []).append(p)
+    return by_ns.get(namespace, [])
+
+
+def selects(policy: Policy, ep: Endpoint) -> bool:
+    """hostNetwork pods are outside the pod network: no policy applies to them."""
+    return not ep.host_network and ep.namespace == policy.namespace and policy.pod_selector.matches(ep.labels)
+
+
+def peer_matches(model: Model, policy: Policy, peer: Peer, ep: Endpoint) -> bool:
+    """Does a podSelector/namespaceSelector peer match this pod? ipBlock peers never match pods here."""
+    if ep.host_network or peer.is_ip or peer.pod_selector is None:
+        return False
+    if peer.namespace_selector is None:
+        ns_ok = ep.namespace == policy.namespace
+    else:
+        ns_ok = peer.namespace_selector.matches(model.ns_labels(ep.namespace))
+    return ns_ok and peer.pod_selector.matches(ep.labels)
+
+
+def _rule_admits(model: Model, policy: Policy, rule: Rule, peer: Endpoint) -> bool:
+    return rule.peers is None or any(peer_matches(model, policy, p, peer) for p in rule.peers)
+
+
+def egress_side(model: Model, src: Endpoint, dst: Endpoint) -> Side:
+    side = Side("egress")
+    pols = [p for p in policies_in(model, src.namespace) if p.affects_egress and selects(p, src)]
+    if not pols:
+        return side
+    side.isolated_by = [p.id for p in pols]
+    side.ports = NO_PORTS
+    for p in pols:
+        for rule in p.egress:
+            if _rule_admits(model, p, rule, dst):
+                ports = resolve_ports(rule.ports, dst)
+                if ports:
+                    side.matches.append(RuleMatch(p.id, "egress", rule.index, ports))
+                    side.ports = side.ports.union(ports)
+    return side
+
+
+def ingress_side(model: Model, src: Endpoint, dst: Endpoint) -> Side:
+    side = Side("ingress")
+    pols = [p for p in policies_in(model, dst.namespace) if p.affects_ingress and selects(p, dst)]
+    if not pols:
+        return side
+    side.isolated_by = [p.id for p in pols]
+    side.ports = NO_PORTS
+    for p in pols:
+        for rule in p.ingress:
+            if _rule_admits(model, p, rule, src):
+                ports = resolve_ports(rule.ports, dst)
+                if ports:
+                    side.matches.append(RuleMatch(p.id, "ingress", rule.index, ports))
+                    side.ports = side.ports.union(ports)
+    return side
+
+
+def pair_ports(model: Model, src: Endpoint, dst: Endpoint) -> PortSet:
+    """The ports on which src may connect to dst (both pod-network endpoints)."""
+    return egress_side(model, src, dst).ports.intersection(ingress_side(model, src, dst).ports)
+
+
+def external_side(model: Model, ep: Endpoint, addresses: IPSet, direction: str) -> Side:
+    """Egress from ep to external addresses, or ingress into ep from them (named ports match nothing)."""
+    side = Side(direction)
+    attr = "affects_egress" if direction == "egress" else "affects_ingress"
+    pols = [p for p in policies_in(model, ep.namespace) if getattr(p, attr) and selects(p, ep)]
+    if not pols:
+        side.matches.append(RuleMatch("(not isolated)", direction, -1, ALL_PORTS, addresses))
+        return side
+    side.isolated_by = [p.id for p in pols]
+    side.ports = NO_PORTS
+    for p in pols:
+        for rule in getattr(p, direction):
+            covered = rule.external.intersection(addresses)
+            if not covered:
+                continue
+            ports = resolve_ports(rule.ports, ep if direction == "ingress" else _NO_NAMED)
+            if ports:
+                side.matches.append(RuleMatch(p.id, direction, rule.index, ports, covered))
+                side.ports = side.ports.union(ports)
+    return side
+
+
+def external_pieces(side: Side) -> list[tuple[IPSet, PortSet]]:
+    """(addresses, ports) pieces an external side allows; their union is exact."""
+    return [(m.addresses, m.ports) for m in side.matches if m.addresses is not None]

@@ -1,0 +1,384 @@
+"""The NetworkPolicy v1 model: endpoints (workloads), their equivalence classes, and compiled policies.
+
+Everything the engine and the explainer need is compiled once here from the inventory's dicts, with the
+API server's validation rules: a policy the API server would reject cannot exist in a cluster, so it is
+reported as a problem and not applied (a manifest that fails `kubectl apply` isolates nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from nis2kube.findings import ResourceRef
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import EVERYTHING, InvalidSelector, Selector, labels_of, parse_selector
+from nis2kube.inventory.workloads import iter_containers, workloads
+from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
+from nis2kube.netpol.ports import (
+    ALL_PORTS,
+    MAX_PORT,
+    MIN_PORT,
+    NO_PORTS,
+    PORT_NAME,
+    PROTOCOLS,
+    PortRef,
+    PortSet,
+)
+
+if TYPE_CHECKING:
+    from nis2kube.netpol.engine import Matrix
+    from nis2kube.netpol.queries import Answer
+
+# Policy kinds we do not evaluate: (group, kind, cluster-wide?). Their presence makes answers "not modelled".
+UNMODELLED_KINDS: tuple[tuple[str, str, bool], ...] = (
+    ("cilium.io", "CiliumNetworkPolicy", False),
+    ("cilium.io", "CiliumClusterwideNetworkPolicy", True),
+    ("crd.projectcalico.org", "NetworkPolicy", False),
+    ("projectcalico.org", "NetworkPolicy", False),
+    ("crd.projectcalico.org", "GlobalNetworkPolicy", True),
+    ("projectcalico.org", "GlobalNetworkPolicy", True),
+    ("policy.networking.k8s.io", "AdminNetworkPolicy", True),
+    ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy", True),
+    ("policy.networking.k8s.io", "ClusterNetworkPolicy", True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Something that runs pods, as NetworkPolicy sees it: namespace, pod labels, container ports."""
+
+    namespace: str
+    kind: str
+    name: str
+    labels: Mapping[str, str]
+    named_ports: frozenset[tuple[str, str, int]]  # (name, protocol, number)
+    host_network: bool = False
+    ref: ResourceRef | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def class_key(self) -> tuple:
+        return (self.namespace, frozenset(self.labels.items()), self.named_ports, self.host_network)
+
+    def resolve_named(self, name: str, protocol: str) -> int | None:
+        """The number of the destination's container port `name` on `protocol` (None: it has none)."""
+        for n, p, number in self.named_ports:
+            if n == name and p == protocol:
+                return number
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One `from`/`to` entry: pods (namespace selector None = the policy's own namespace) or an ipBlock."""
+
+    pod_selector: Selector | None = None
+    namespace_selector: Selector | None = None
+    ip: IPSet | None = None
+    text: str = ""
+
+    @property
+    def is_ip(self) -> bool:
+        return self.ip is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    index: int  # 0-based position in spec.ingress / spec.egress
+    peers: tuple[Peer, ...] | None  # None: `from`/`to` empty or absent = every peer, external included
+    ports: tuple[PortRef, ...]  # empty: every port
+
+    @property
+    def external(self) -> IPSet:
+        """External addresses this rule's peers cover."""
+        if self.peers is None:
+            return ALL_EXTERNAL
+        out = IPSet()
+        for peer in self.peers:
+            if peer.ip is not None:
+                out = out.union(peer.ip)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    namespace: str
+    name: str
+    pod_selector: Selector
+    affects_ingress: bool
+    affects_egress: bool
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+    ref: ResourceRef | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Model:
+    """Endpoints grouped into classes, compiled policies, and what we could not model."""
+
+    endpoints: list[Endpoint]
+    classes: list[Endpoint]  # one representative per equivalence class
+    class_of: list[int]  # endpoint index -> class index
+    members: list[list[int]]  # class index -> endpoint indexes
+    namespace_labels: dict[str, dict[str, str]]
+    policies: list[Policy]
+    unmodelled: list[tuple[str, str | None, str]] = field(default_factory=list)  # (kind, namespace, name)
+    problems: list[str] = field(default_factory=list)
+    pods: dict[tuple[str, str], Endpoint] = field(default_factory=dict)  # (ns, pod name) -> its own endpoint
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ---- the public query API (implemented in queries/engine, imported lazily: they import this module) ----
+    def can_reach(self, src: str | Endpoint, dst: str | Endpoint, port: str | int | None = None,
+                  protocol: str = "TCP") -> Answer:
+        """Can src open a connection to dst on port/protocol (None: on which ports)? With the reasons."""
+        from nis2kube.netpol.queries import can_reach
+
+        return can_reach(self, src, dst, port, protocol)
+
+    def matrix(self, namespaces: list[str] | None = None) -> Matrix:
+        """The endpoint x endpoint reachability (grouped by class), plus external, computed once."""
+        from nis2kube.netpol.engine import Matrix
+
+        key = ("matrix", tuple(namespaces) if namespaces else None)
+        if key not in self._cache:
+            self._cache[key] = Matrix.build(self, namespaces)
+        return self._cache[key]
+
+    def ns_labels(self, namespace: str) -> dict[str, str]:
+        return self.namespace_labels.get(namespace) or {"kubernetes.io/metadata.name": namespace}
+
+    def unmodelled_for(self, namespace: str) -> list[str]:
+        """Descriptions of unmodelled policy objects that can affect pods of this namespace."""
+        return [f"{kind} {ns + '/' if ns else ''}{name}" for kind, ns, name in self.unmodelled
+                if ns is None or ns == namespace]
+
+    def find(self, namespace: str, name: str) -> list[int]:
+        """Endpoint indexes named `name` (or `Kind/name`) in a namespace."""
+        kind, _, short = name.rpartition("/")
+        return [i for i, e in enumerate(self.endpoints)
+                if e.namespace == namespace and e.name == short and (not kind or e.kind.lower() == kind.lower())]
+
+
+def build_model(inv: Inventory) -> Model:
+    """Compile the inventory's workloads and NetworkPolicies (cached on the inventory)."""
+    return inv.cached("netpol-model", lambda: _build(inv))
+
+
+def _build(inv: Inventory) -> Model:
+    endpoints = [
+        endpoint_of(w.namespace, w.kind, w.name, w.pod_labels, w.pod_spec, w.ref) for w in workloads(inv)
+    ]
+    classes: list[Endpoint] = []
+    index: dict[tuple, int] = {}
+    class_of: list[int] = []
+    members: list[list[int]] = []
+    for i, e in enumerate(endpoints):
+        c = index.get(e.class_key)
+        if c is None:
+            c = index[e.class_key] = len(classes)
+            classes.append(e)
+            members.append([])
+        class_of.append(c)
+        members[c].append(i)
+    namespaces = {ns: inv.namespace_labels(ns) for ns in inv.namespaces()}
+    problems: list[str] = []
+    policies = []
+    for obj in inv.objects("NetworkPolicy"):
+        try:
+            policies.append(compile_policy(obj, inv.ref(obj)))
+        except PolicyError as exc:
+            ref = inv.ref(obj)
+            where = f" ({ref.location.file})" if ref.location else ""
+            problems.append(f"NetworkPolicy {ref.namespace}/{ref.name}{where}: {exc}; the API server would "
+                            "reject it, so it is not applied")
+    unmodelled = []
+    for group, kind, cluster_wide in UNMODELLED_KINDS:
+        for obj in inv.objects(kind, group):
+            meta = obj.get("metadata") or {}
+            unmodelled.append((kind, None if cluster_wide else meta.get("namespace"), str(meta.get("name", ""))))
+    pods = {}
+    for pod in inv.objects("Pod"):
+        meta = pod.get("metadata") or {}
+        spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+        ns, name = meta.get("namespace") or "default", str(meta.get("name", ""))
+        pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod))
+    return Model(endpoints, classes, class_of, members, namespaces, policies, unmodelled, problems, pods)
+
+
+def endpoint_of(namespace: str, kind: str, name: str, labels: Mapping[str, str], pod_spec: dict,
+                ref: ResourceRef | None = None) -> Endpoint:
+    named = set()
+    for _, container in iter_containers(pod_spec):
+        for port in container.get("ports") or []:
+            if not isinstance(port, dict) or not port.get("name"):
+                continue
+            number = port.get("containerPort")
+            if isinstance(number, int) and not isinstance(number, bool):
+                named.add((str(port["name"]), str(port.get("protocol") or "TCP").upper(), number))
+    return Endpoint(namespace, kind, name, dict(labels), frozenset(named), pod_spec.get("hostNetwork") is True, ref)
+
+
+# ---- compiling one NetworkPolicy --------------------------------------------------------------------------
+
+class PolicyError(ValueError):
+    """The policy breaks the API server's validation."""
+
+
+def compile_policy(obj: dict, ref: ResourceRef | None = None) -> Policy:
+    meta = obj.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "default", str(meta.get("name", ""))
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        raise PolicyError("spec is missing or not a mapping")
+    if "podSelector" not in spec:
+        raise PolicyError("spec.podSelector is required (use {} for every pod)")
+    pod_selector = _selector(spec.get("podSelector") or {}, "spec.podSelector")
+    ingress = _rules(spec.get("ingress"), "ingress", "from")
+    egress = _rules(spec.get("egress"), "egress", "to")
+    types = spec.get("policyTypes")
+    if types is None or types == []:
+        # Defaulting: Ingress always; Egress when the policy has egress rules.
+        affects_ingress, affects_egress = True, bool(egress)
+    else:
+        if not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types):
+            raise PolicyError(f"spec.policyTypes must list Ingress and/or Egress, not {types!r}")
+        affects_ingress, affects_egress = "Ingress" in types, "Egress" in types
+    return Policy(namespace, name, pod_selector, affects_ingress, affects_egress, ingress, egress, ref)
+
+
+def _selector(raw: object, where: str) -> Selector:
+    try:
+        return parse_selector(raw)
+    except InvalidSelector as exc:
+        raise PolicyError(f"{where}: {exc}") from None
+
+
+def _rules(raw: object, direction: str, peer_field: str) -> tuple[Rule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise PolicyError(f"spec.{direction} must be a list")
+    rules = []
+    for i, item in enumerate(raw):
+        where = f"spec.{direction}[{i}]"
+        if item is None:
+            item = {}
+        if not isinstance(item, dict):
+            raise PolicyError(f"{where} must be a mapping")
+        peers_raw = item.get(peer_field)
+        peers = None
+        if peers_raw:
+            if not isinstance(peers_raw, list):
+                raise PolicyError(f"{where}.{peer_field} must be a list")
+            peers = tuple(_peer(p, f"{where}.{peer_field}[{j}]") for j, p in enumerate(peers_raw))
+        ports_raw = item.get("ports") or []
+        if not isinstance(ports_raw, list):
+            raise PolicyError(f"{where}.ports must be a list")
+        ports = tuple(_port(p, f"{where}.ports[{j}]") for j, p in enumerate(ports_raw))
+        rules.append(Rule(i, peers, ports))
+    return tuple(rules)
+
+
+def _peer(raw: object, where: str) -> Peer:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where} must be a mapping")
+    has_pod, has_ns, has_ip = "podSelector" in raw, "namespaceSelector" in raw, "ipBlock" in raw
+    if has_ip:
+        if has_pod or has_ns:
+            raise PolicyError(f"{where}: ipBlock cannot be combined with podSelector/namespaceSelector")
+        block = raw["ipBlock"]
+        if not isinstance(block, dict) or not block.get("cidr"):
+            raise PolicyError(f"{where}.ipBlock.cidr is required")
+        excepts = block.get("except") or []
+        if not isinstance(excepts, list):
+            raise PolicyError(f"{where}.ipBlock.except must be a list")
+        try:
+            cidr = IPSet.of([str(block["cidr"])])
+            for e in excepts:
+                if not IPSet.of([str(e)]).difference(cidr).spans == ():
+                    raise PolicyError(f"{where}.ipBlock.except {e!r} is not inside cidr {block['cidr']!r}")
+            ip = IPSet.of([str(block["cidr"])], [str(e) for e in excepts])
+        except ValueError as exc:
+            if isinstance(exc, PolicyError):
+                raise
+            raise PolicyError(f"{where}.ipBlock: {exc}") from None
+        text = f"ipBlock {block['cidr']}" + (f" except {', '.join(map(str, excepts))}" if excepts else "")
+        return Peer(ip=ip, text=text)
+    if not has_pod and not has_ns:
+        raise PolicyError(f"{where} must set podSelector, namespaceSelector or ipBlock")
+    pod = _selector(raw.get("podSelector") or {}, f"{where}.podSelector") if has_pod else EVERYTHING
+    ns = _selector(raw.get("namespaceSelector") or {}, f"{where}.namespaceSelector") if has_ns else None
+    parts = []
+    if has_ns:
+        parts.append(f"namespaceSelector {_show(raw.get('namespaceSelector'))}")
+    if has_pod:
+        parts.append(f"podSelector {_show(raw.get('podSelector'))}")
+    return Peer(pod_selector=pod, namespace_selector=ns, text=" AND ".join(parts))
+
+
+def _show(selector: object) -> str:
+    if not selector:
+        return "{} (all)"
+    if isinstance(selector, dict):
+        bits = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+        for e in selector.get("matchExpressions") or []:
+            if isinstance(e, dict):
+                vals = ",".join(map(str, e.get("values") or []))
+                bits.append(f"{e.get('key')} {e.get('operator')}" + (f" ({vals})" if vals else ""))
+        return "{" + ", ".join(bits) + "}"
+    return str(selector)
+
+
+def _port(raw: object, where: str) -> PortRef:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where} must be a mapping")
+    proto = str(raw.get("protocol") or "TCP")
+    if proto not in PROTOCOLS:
+        raise PolicyError(f"{where}.protocol {proto!r} is not TCP, UDP or SCTP")
+    port, end = raw.get("port"), raw.get("endPort")
+    if port is None:
+        if end is not None:
+            raise PolicyError(f"{where}.endPort needs a numeric port")
+        return PortRef(proto, MIN_PORT, MAX_PORT)
+    if isinstance(port, bool):
+        raise PolicyError(f"{where}.port must be a number or a name")
+    if isinstance(port, str):
+        if not PORT_NAME.match(port) or port.isdigit():
+            raise PolicyError(f"{where}.port {port!r} is neither a number nor a valid port name")
+        if end is not None:
+            raise PolicyError(f"{where}.endPort cannot be used with a named port")
+        return PortRef(proto, name=port)
+    if not isinstance(port, int):
+        raise PolicyError(f"{where}.port must be a number or a name")
+    number = port
+    if not MIN_PORT <= number <= MAX_PORT:
+        raise PolicyError(f"{where}.port {port!r} is outside 1-65535")
+    if end is None:
+        return PortRef(proto, number, number)
+    if isinstance(end, bool) or not isinstance(end, int) or not number <= end <= MAX_PORT:
+        raise PolicyError(f"{where}.endPort {end!r} must be a number between port and 65535")
+    return PortRef(proto, number, end)
+
+
+def resolve_ports(ports: tuple[PortRef, ...], dst: Endpoint) -> PortSet:
+    """The concrete ports a rule's `ports` allow towards one destination (named ports resolved on it)."""
+    if not ports:
+        return ALL_PORTS
+    out = NO_PORTS
+    for ref in ports:
+        if ref.name is None:
+            out = out.union(PortSet.single(ref.protocol, ref.lo, ref.hi))  # type: ignore[arg-type]
+        else:
+            number = dst.resolve_named(ref.name, ref.protocol)
+            if number is not None:
+                out = out.union(PortSet.single(ref.protocol, number))
+    return out

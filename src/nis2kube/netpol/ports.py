@@ -1,0 +1,186 @@
+"""Port sets: which (protocol, port) pairs a rule or a matrix cell allows.
+
+A PortSet is canonical (sorted, merged intervals per protocol), immutable and hashable, so the engine can
+cache unions/intersections of the few distinct sets a cluster has and compare cells by equality.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+MIN_PORT, MAX_PORT = 1, 65535
+
+Intervals = tuple[tuple[int, int], ...]
+
+
+def _merge(intervals: list[tuple[int, int]]) -> Intervals:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _intersect(a: Intervals, b: Intervals) -> Intervals:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PortSet:
+    """protocol -> merged port intervals; protocols with no ports are absent."""
+
+    by_protocol: tuple[tuple[str, Intervals], ...] = ()
+
+    @staticmethod
+    def of(pairs: dict[str, list[tuple[int, int]]]) -> PortSet:
+        items = tuple((p, _merge(v)) for p, v in sorted(pairs.items()) if v)
+        return PortSet(tuple((p, iv) for p, iv in items if iv))
+
+    @staticmethod
+    def single(protocol: str, lo: int, hi: int | None = None) -> PortSet:
+        return PortSet(((protocol, ((lo, hi if hi is not None else lo),)),))
+
+    def __bool__(self) -> bool:
+        return bool(self.by_protocol)
+
+    def intervals(self, protocol: str) -> Intervals:
+        for p, iv in self.by_protocol:
+            if p == protocol:
+                return iv
+        return ()
+
+    def contains(self, protocol: str, port: int) -> bool:
+        return any(lo <= port <= hi for lo, hi in self.intervals(protocol))
+
+    def union(self, other: PortSet) -> PortSet:
+        return _union(self, other)
+
+    def intersection(self, other: PortSet) -> PortSet:
+        return _intersection(self, other)
+
+    def difference(self, other: PortSet) -> PortSet:
+        return _difference(self, other)
+
+    def is_all(self) -> bool:
+        return self == ALL_PORTS
+
+    def describe(self) -> str:
+        """`all ports`, or `80/TCP, 8000-8080/TCP, 53/UDP`."""
+        if self.is_all():
+            return "all ports"
+        if not self:
+            return "no ports"
+        parts = []
+        for proto, iv in self.by_protocol:
+            if iv == ((MIN_PORT, MAX_PORT),):
+                parts.append(f"all {proto}")
+                continue
+            parts.extend(f"{lo}/{proto}" if lo == hi else f"{lo}-{hi}/{proto}" for lo, hi in iv)
+        return ", ".join(parts)
+
+    def to_list(self) -> list[str]:
+        """JSON form: ["80/TCP", "8000-8080/TCP"] or ["all"]."""
+        if self.is_all():
+            return ["all"]
+        return [f"{lo}/{p}" if lo == hi else f"{lo}-{hi}/{p}" for p, iv in self.by_protocol for lo, hi in iv]
+
+
+@lru_cache(maxsize=65536)
+def _union(a: PortSet, b: PortSet) -> PortSet:
+    if not a:
+        return b
+    if not b or a == b:
+        return a
+    pairs: dict[str, list[tuple[int, int]]] = {}
+    for src in (a, b):
+        for p, iv in src.by_protocol:
+            pairs.setdefault(p, []).extend(iv)
+    return PortSet.of(pairs)
+
+
+@lru_cache(maxsize=65536)
+def _intersection(a: PortSet, b: PortSet) -> PortSet:
+    if a == b:
+        return a
+    return PortSet.of({p: list(_intersect(iv, b.intervals(p))) for p, iv in a.by_protocol})
+
+
+@lru_cache(maxsize=65536)
+def _difference(a: PortSet, b: PortSet) -> PortSet:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for p, iv in a.by_protocol:
+        remaining = list(iv)
+        for blo, bhi in b.intervals(p):
+            nxt = []
+            for lo, hi in remaining:
+                if bhi < lo or blo > hi:
+                    nxt.append((lo, hi))
+                    continue
+                if lo < blo:
+                    nxt.append((lo, blo - 1))
+                if hi > bhi:
+                    nxt.append((bhi + 1, hi))
+            remaining = nxt
+        out[p] = remaining
+    return PortSet.of(out)
+
+
+NO_PORTS = PortSet()
+ALL_PORTS = PortSet.of({p: [(MIN_PORT, MAX_PORT)] for p in PROTOCOLS})
+
+_PORT_SPEC = re.compile(r"^(?P<lo>\d{1,5})(?:-(?P<hi>\d{1,5}))?(?:/(?P<proto>[A-Za-z]+))?$")
+PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")  # IANA_SVC_NAME, at most 15 characters
+
+
+@dataclass(frozen=True, slots=True)
+class PortRef:
+    """A port as a user or a rule names it: a number range or a name, on a protocol."""
+
+    protocol: str
+    lo: int | None = None
+    hi: int | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        if self.name is not None:
+            return f"{self.name}/{self.protocol}"
+        return f"{self.lo}/{self.protocol}" if self.lo == self.hi else f"{self.lo}-{self.hi}/{self.protocol}"
+
+
+def parse_port_ref(text: str) -> PortRef:
+    """`8080`, `8080/TCP`, `30000-32767/UDP`, `http`, `dns/UDP`; protocol defaults to TCP (as in the API)."""
+    value = str(text).strip()
+    m = _PORT_SPEC.match(value)
+    if m:
+        lo = int(m["lo"])
+        hi = int(m["hi"]) if m["hi"] else lo
+        proto = _protocol(m["proto"] or "TCP", value)
+        if not (MIN_PORT <= lo <= hi <= MAX_PORT):
+            raise ValueError(f"port {value!r} is out of range 1-65535 or the range is reversed")
+        return PortRef(proto, lo, hi)
+    name, _, proto = value.partition("/")
+    if PORT_NAME.match(name) and not name.isdigit():
+        return PortRef(_protocol(proto or "TCP", value), name=name)
+    raise ValueError(f"invalid port {value!r}; use PORT/PROTO, PORT-ENDPORT/PROTO or a port name")
+
+
+def _protocol(text: str, whole: str) -> str:
+    proto = text.upper()
+    if proto not in PROTOCOLS:
+        raise ValueError(f"unknown protocol in {whole!r}; use TCP, UDP or SCTP")
+    return proto
