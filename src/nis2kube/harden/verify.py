@@ -1,0 +1,181 @@
+"""Prove a written bundle: re-scan the input plus what the bundle would put in the cluster.
+
+The "after" state is read back from OUTDIR exactly as kustomize would assemble it (the top kustomization's
+resources, with the Enforce overlay's patches applied: the end state of the rollout), so what is proven is
+the files on disk, not the generator's memory. Node-level audit files become the scan's `--audit-policy`
+and `--apiserver-manifest` evidence. A finding is "closed" when it failed before and passes after; the
+bundle claims to close every failure of its areas' target checks, so any of those still failing, and any
+failure that was not there before, makes the verification fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+import yaml
+
+from nis2kube.checks.registry import ScanContext
+from nis2kube.config import Config
+from nis2kube.engine import Result, run_checks
+from nis2kube.findings import Finding, Status
+from nis2kube.harden.bundle import ENFORCE_OVERLAY, MANIFEST, Bundle
+from nis2kube.harden.context import HardenContext
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.files import load_paths
+
+
+class VerifyError(ValueError):
+    """The bundle on disk cannot be read back (missing or malformed kustomization)."""
+
+
+@dataclass
+class Verification:
+    before: Result
+    after: Result
+    claimed: list[Finding]  # failures before, of the checks the bundle targets
+    closed: list[Finding]  # of those, passing after (the after-state finding)
+    still_failing: list[Finding]
+    new_failures: list[Finding]
+    evidenced: list[Finding] = field(default_factory=list)  # not assessable before, passing after
+    netpol: object | None = None  # the reachability proof, when the netpol area was generated
+
+    @property
+    def ok(self) -> bool:
+        netpol_ok = getattr(self.netpol, "ok", True)
+        return not self.still_failing and not self.new_failures and netpol_ok
+
+
+def key(f: Finding) -> tuple:
+    r = f.resource
+    return (f.check, r.kind if r else "", r.namespace or "" if r else "", r.name if r else "", f.container or "")
+
+
+def _closed_by(before: Finding, after: list[Finding]) -> Finding | None:
+    """The after-state pass that closes a failure: same check and resource, no failure left there. A
+    cluster-wide failure (no resource) is closed when the check fails nowhere cluster-wide and passes on some
+    object (e.g. "no Falco rule covers X" becomes a pass on the ConfigMap holding the rule)."""
+    same = [f for f in after if f.check == before.check
+            and (before.resource is None or key(f)[1:] == key(before)[1:])]
+    if any(f.status is Status.FAIL and (before.resource is not None or f.resource is None) for f in same):
+        return None
+    return next((f for f in same if f.status is Status.PASS), None)
+
+
+def read_bundle(outdir: str) -> tuple[list[dict], dict[str, str]]:
+    """Objects kustomize would build from OUTDIR (Enforce overlay applied), and the node-level evidence files."""
+    if not os.path.isfile(os.path.join(outdir, MANIFEST)):
+        raise VerifyError(f"{outdir}: not a nis2kube bundle (no {MANIFEST})")
+    objects: list[dict] = []
+    _collect(outdir, outdir, objects, depth=0)
+    overlay = os.path.join(outdir, *ENFORCE_OVERLAY.split("/"), "kustomization.yaml")
+    if os.path.isfile(overlay):
+        for patch in _load_kustomization(overlay).get("patches") or []:
+            _apply_patch(objects, patch, overlay)
+    evidence = {}
+    for option, rel in (("audit_policy", "audit/audit-policy.yaml"), ("apiserver_manifest", "audit/kube-apiserver.yaml")):
+        path = os.path.join(outdir, *rel.split("/"))
+        if os.path.isfile(path):
+            evidence[option] = path
+    return objects, evidence
+
+
+def _load_kustomization(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise VerifyError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise VerifyError(f"{path}: not a Kustomization")
+    return data
+
+
+def _collect(root: str, directory: str, out: list[dict], depth: int) -> None:
+    if depth > 4:
+        raise VerifyError(f"{directory}: kustomization nesting too deep")
+    kfile = os.path.join(directory, "kustomization.yaml")
+    for entry in _load_kustomization(kfile).get("resources") or []:
+        path = os.path.realpath(os.path.join(directory, str(entry)))
+        if not path.startswith(os.path.realpath(root)):
+            raise VerifyError(f"{kfile}: resource {entry!r} is outside the bundle")
+        if os.path.isdir(path):
+            _collect(root, path, out, depth + 1)
+            continue
+        loaded = load_paths([path])
+        errors = [p for p in loaded.problems if p.level == "error"]
+        if errors:
+            raise VerifyError(str(errors[0]))
+        out.extend(obj for obj, _ in loaded.objects)
+
+
+def _apply_patch(objects: list[dict], patch: dict, where: str) -> None:
+    target = patch.get("target") or {}
+    ops = yaml.safe_load(patch.get("patch") or "[]") or []
+    matched = False
+    for obj in objects:
+        group = obj.get("apiVersion", "").rpartition("/")[0]
+        if obj.get("kind") == target.get("kind") and obj["metadata"].get("name") == target.get("name") \
+                and group == (target.get("group") or ""):
+            matched = True
+            for op in ops:
+                _json_patch(obj, op, where)
+    if not matched:
+        raise VerifyError(f"{where}: patch target {target.get('kind')}/{target.get('name')} is not in the bundle")
+
+
+def _json_patch(obj: dict, op: dict, where: str) -> None:
+    """The RFC 6902 `add`/`replace` operations on object members (all the overlay uses)."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in str(op.get("path", "")).split("/")[1:]]
+    node = obj
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise VerifyError(f"{where}: path {op.get('path')} does not exist")
+    if op.get("op") not in ("add", "replace") or not isinstance(node, dict) or not parts:
+        raise VerifyError(f"{where}: unsupported patch operation {op!r}")
+    if op["op"] == "replace" and parts[-1] not in node:
+        raise VerifyError(f"{where}: replace of missing {op.get('path')}")
+    node[parts[-1]] = copy.deepcopy(op.get("value"))
+
+
+def _scan(objects: list[dict], config: Config, inputs: dict) -> Result:
+    inv = Inventory()
+    for obj in objects:
+        inv.add(copy.deepcopy(obj))
+    return run_checks(ScanContext(inv, config, inputs))
+
+
+def verify(input_objects: list[dict], outdir: str, bundle: Bundle, config: Config | None = None,
+           inputs: dict | None = None, before: Result | None = None, ctx: HardenContext | None = None
+           ) -> Verification:
+    """Scan input, then input + bundle; compare. `bundle` supplies the target checks of each area; `ctx`
+    (the generation context) enables the reachability proof of the netpol area."""
+    config = config or Config()
+    inputs = dict(inputs or {})
+    added, evidence = read_bundle(outdir)
+    before = before or _scan(input_objects, config, inputs)
+    after = _scan(input_objects + added, config, {**inputs, **evidence})
+    targets = [g for area in bundle.areas for g in area.targets]
+    was = {key(f): f for f in before.findings}
+    now = {key(f): f for f in after.findings}
+    claimed = [f for f in before.findings if f.status is Status.FAIL and any(fnmatchcase(f.check, g) for g in targets)]
+    closed, still = [], []
+    for f in claimed:
+        proof = _closed_by(f, after.findings)
+        if proof is None:
+            still.append(now.get(key(f), f))
+        else:
+            closed.append(proof)
+    new = [f for f in after.findings if f.status is Status.FAIL
+           and (key(f) not in was or was[key(f)].status is not Status.FAIL)]
+    evidenced = [f for f in after.findings if f.status is Status.PASS and key(f) in was
+                 and was[key(f)].status is Status.NOT_ASSESSED]
+    proof = None
+    if ctx is not None and bundle.area("netpol") is not None:
+        from nis2kube.harden.netpol import prove
+
+        proof = prove(input_objects, added, ctx)
+    return Verification(before, after, claimed, closed, still, new, evidenced, proof)
