@@ -12,7 +12,7 @@ import typer
 
 from nis2kube import __version__
 
-COMMAND_MODULES = ("scan", "catalog", "snapshot", "incident", "serve", "netpol")
+COMMAND_MODULES = ("scan", "catalog", "snapshot", "incident", "serve", "netpol", "harden")
 
 app = typer.Typer(
     name="nis2kube",
