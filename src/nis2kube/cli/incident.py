@@ -94,7 +94,7 @@ def _local(dt: datetime | None, tz) -> str:
 
 
 def _fields(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in (None, [], "")}
+    return {k: v for k, v in values.items() if v not in (None, [], "", {})}
 
 
 @app.command("open")
@@ -149,7 +149,8 @@ def list_(
     if output != "table":
         raise fail_usage("--output must be table or json")
     table = Table(title=f"Incidents (times in {entity.tz_name})", show_lines=False)
-    for col in ("ID", "Title", "Status", "Aware", "Deadlines"):
+    table.add_column("ID", no_wrap=True)
+    for col in ("Title", "Status", "Aware", "Deadlines"):
         table.add_column(col, overflow="fold")
     for inc in items:
         cells = []

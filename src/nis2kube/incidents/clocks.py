@@ -46,10 +46,9 @@ def add_calendar_months(instant: datetime, months: int, tz: ZoneInfo) -> datetim
     year, month = local.year + index // 12, index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
     wall = local.replace(year=year, month=month, day=day, tzinfo=None)
+    # PEP 495 fold=0: an ambiguous wall time is its first occurrence; a wall time inside a DST gap is read
+    # with the offset before the change, which lands just past the gap (02:30 -> 03:30 summer time).
     candidate = wall.replace(tzinfo=tz, fold=0)
-    # A wall time inside a DST gap does not exist; round-tripping reveals it and we move past the gap.
-    if candidate.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
-        candidate = wall.replace(tzinfo=tz, fold=1)
     return candidate.astimezone(UTC)
 
 

@@ -1,0 +1,116 @@
+"""Falco (falcosidekick webhook) and Alertmanager (v4) payloads -> alerts, from real upstream samples."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from nis2kube.incidents.intake import PayloadError, owner_from_pod_name, parse_alertmanager, parse_falco
+
+CORPORA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "corpora"
+FALCO = CORPORA / "falco-events"
+AM = CORPORA / "alertmanager-webhook" / "prometheus-msteams" / "alert" / "testdata"
+
+# Shaped like Falco's "Terminal shell in container" event as falcosidekick forwards it.
+SHELL_EVENT = {
+    "uuid": "7b4f5b0e-5c8f-4b1e-9d1a-3c2a1f0e9b77",
+    "output": "14:12:03.123456789: Notice A shell was spawned in a container with an attached terminal "
+              "(user=root container_id=3ad7b26167b6 k8s.ns=ot-line3 k8s.pod=scada-gw-7d9c5b6f8d-x2k4q)",
+    "priority": "Critical", "rule": "Terminal shell in container", "source": "syscall",
+    "time": "2026-11-22T14:12:03.123456789Z", "hostname": "worker-ot-2",
+    "tags": ["container", "mitre_execution", "shell"],
+    "output_fields": {"container.id": "3ad7b26167b6", "container.image.repository": "registry.plant.example/scada-gw",
+                      "evt.time": 1795443123123456789, "k8s.ns.name": "ot-line3",
+                      "k8s.pod.name": "scada-gw-7d9c5b6f8d-x2k4q", "proc.cmdline": "bash", "user.name": "root",
+                      "fd.name": None},
+}
+
+
+def test_falcosidekick_test_input():
+    [alert] = parse_falco(json.loads((FALCO / "falcosidekick/extracted-from-tests/"
+                                               "client_test__toplevel__falcoTestInput.json").read_text()))
+    assert (alert.source, alert.rule, alert.priority) == ("falco", "Test rule", "debug")
+    assert alert.workload == "host/test-host" and alert.at.isoformat() == "2001-01-01T01:10:00+00:00"
+    assert not alert.at_or_above("error")
+
+
+def test_falco_json_lines_from_falco_itself():
+    lines = (FALCO / "falcosecurity-testing/single_rule_with_cat_write.json").read_text().splitlines()
+    alerts = [a for line in lines if line.strip() for a in parse_falco(json.loads(line))]
+    assert len(alerts) >= 8 and {a.rule for a in alerts} == {"open_from_cat"}
+    assert alerts[0].priority == "warning" and "proc.cmdline=cat /dev/null" in alerts[0].iocs
+    assert alerts[0].at.microsecond == 881781  # nanoseconds truncated, not rejected
+    assert alerts[0].at_or_above("warning") and not alerts[0].at_or_above("error")
+
+
+def test_kubernetes_event_maps_to_the_top_level_workload():
+    [alert] = parse_falco(SHELL_EVENT)
+    assert alert.namespace == "ot-line3" and alert.workload == "ot-line3/scada-gw"
+    assert alert.dedup_key == "falco|Terminal shell in container|ot-line3/scada-gw"
+    assert "container.image.repository=registry.plant.example/scada-gw" in alert.iocs
+    assert alert.at_or_above("critical") and alert.summary.startswith("Falco: ")
+
+
+@pytest.mark.parametrize(("pod", "owner"), [
+    ("scada-gw-7d9c5b6f8d-x2k4q", "scada-gw"),  # Deployment -> ReplicaSet -> Pod
+    ("node-exporter-8xq2z", "node-exporter"),  # DaemonSet
+    ("historian-0", "historian"),  # StatefulSet
+    ("standalone", "standalone"),
+])
+def test_owner_from_pod_name(pod, owner):
+    assert owner_from_pod_name(pod) == owner
+
+
+def test_alertmanager_samples():
+    [alert] = parse_alertmanager(json.loads((AM / "prom_post_request.json").read_text()))
+    assert (alert.source, alert.rule, alert.priority) == ("alertmanager", "high_memory_load", "warning")
+    assert alert.workload == "instance/instance-with-hyphen_and_underscore"
+    assert alert.summary == "Alertmanager: Server High Memory usage"
+    assert alert.at.isoformat() == "2018-03-07T11:33:21.873077+00:00"
+    many = parse_alertmanager(json.loads((AM / "prom_post_request_12_alerts.json").read_text()))
+    assert len(many) == 12
+    large = parse_alertmanager(json.loads((AM / "large_prom_post_request.json").read_text()))
+    assert large and all(a.rule for a in large)
+
+
+def test_alertmanager_kubernetes_labels_and_resolved():
+    body = {"version": "4", "status": "resolved", "receiver": "nis2kube", "groupKey": "{}:{}",
+            "commonLabels": {"namespace": "ot-line3"}, "alerts": [
+                {"status": "resolved", "labels": {"alertname": "KubePodCrashLooping", "severity": "critical",
+                                                  "pod": "historian-0"},
+                 "annotations": {"description": "Pod is crash looping."},
+                 "startsAt": "2026-11-22T10:00:00Z", "endsAt": "2026-11-22T10:30:00Z"}]}
+    [alert] = parse_alertmanager(body)
+    assert alert.workload == "ot-line3/historian" and alert.status == "resolved"
+    assert not alert.at_or_above("warning")  # resolved alerts never open incidents
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ([], None),
+    ("just text", "event: expected a JSON object"),
+    ({"priority": "Critical", "output": "x", "time": "2026-01-01T00:00:00Z"}, "event.rule"),
+    ({**SHELL_EVENT, "priority": "Severe"}, "event.priority: 'severe' is not a Falco priority"),
+    ({**SHELL_EVENT, "time": "yesterday"}, "event.time"),
+    ({**SHELL_EVENT, "time": "2026-01-01T00:00:00"}, "event.time"),
+    ({**SHELL_EVENT, "output_fields": {"a": {"nested": 1}}}, "event.output_fields.a: expected a scalar"),
+])
+def test_falco_validation(payload, message):
+    if message is None:
+        assert parse_falco(payload) == []
+        return
+    with pytest.raises(PayloadError, match=message.replace("(", r"\(")):
+        parse_falco(payload)
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"version": "3", "alerts": []}, 'version: expected "4"'),
+    ({"version": "4", "alerts": {}}, "alerts: expected a list"),
+    ({"version": "4", "alerts": [{"labels": {}}]}, "alerts.0..labels.alertname|alerts\\[0\\].labels.alertname"),
+    ({"version": "4", "alerts": [{"labels": {"alertname": "X"}, "status": "weird"}]}, "alerts\\[0\\].status"),
+    ({"version": "4", "alerts": [{"labels": {"alertname": "X"}, "startsAt": 5}]}, "alerts\\[0\\].startsAt"),
+])
+def test_alertmanager_validation(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        parse_alertmanager(payload)
