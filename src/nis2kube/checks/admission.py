@@ -1,0 +1,603 @@
+"""Admission control: the baseline is ENFORCED, per namespace, by Kyverno, Gatekeeper, ValidatingAdmissionPolicy,
+Sigstore policy-controller or Pod Security Admission labels.
+
+A policy in Audit mode, a Gatekeeper constraint in dryrun, a VAP bound with `validationActions: [Audit]` only
+reports; a webhook with `failurePolicy: Ignore` lets everything through whenever the engine is down; an
+exclusion of an application namespace leaves that namespace open. Each of these is read with the engine's
+own precedence rules (Kyverno: rule-level failureAction and per-namespace overrides over the policy-level
+validationFailureAction; Gatekeeper: enforcementAction incl. scoped actions; VAP: the binding's actions).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from nis2kube.checks.registry import CheckContext, check
+from nis2kube.findings import Finding, ResourceRef, Severity
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+
+ADMISSION = ("art21.2.e", "ir2690.6.2", "ir2690.6.3")
+SUPPLY = ("art21.2.d",)
+ENFORCE, AUDIT, WARN = "Enforce", "Audit", "Warn"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+CONTROLS = {
+    "non-root": "containers run as non-root",
+    "registry": "images come from approved registries",
+    "limits": "containers declare resource limits",
+    "signature": "image signatures are verified",
+}
+NsPredicate = Callable[[str, dict], bool]
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """One policy (rule) enforcing some controls somewhere. `action(ns, labels)` is the effective action in
+    that namespace (Enforce/Audit/Warn) or None when the policy does not apply there."""
+
+    engine: str
+    ref: ResourceRef
+    label: str
+    controls: frozenset[str]
+    action: Callable[[str, dict], str | None]
+    excluded: tuple[str, ...] = ()  # namespace patterns excluded while otherwise enforcing
+
+
+def _selector(raw: object) -> NsPredicate:
+    """A namespaceSelector; an invalid one matches nothing (the API server would have rejected it)."""
+    if raw is None:
+        return lambda ns, labels: True
+    try:
+        selector = parse_selector(raw)
+    except InvalidSelector:
+        return lambda ns, labels: False
+    return lambda ns, labels: selector.matches(labels)
+
+
+def _names(patterns: object) -> NsPredicate:
+    values = [str(p) for p in patterns or []] if isinstance(patterns, list) else []
+    return lambda ns, labels: any(fnmatch.fnmatchcase(ns, p) for p in values)
+
+
+def _walk_strings(node: object, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key stripped of Kyverno anchors, string value) for every string leaf."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk_strings(v, str(k).strip("=()^<>+X!"))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk_strings(item, key)
+    elif isinstance(node, str):
+        yield key, node
+
+
+def _restricts_registry(value: str) -> bool:
+    """`registry.example/*` or `a.io/* | b.io/*` restrict the registry; `!*:latest` or `*` do not."""
+    return all(alt.strip()[:1].isalnum() for alt in value.split("|")) and "/" in value
+
+
+def _classify_text(text: str, patterns: list[tuple[str, str]]) -> set[str]:
+    found = set()
+    if "runAsNonRoot" in text:
+        found.add("non-root")
+    if "limits" in text and ("memory" in text or "cpu" in text):
+        found.add("limits")
+    if any(k == "image" and _restricts_registry(v) for k, v in patterns):
+        found.add("registry")
+    if "image" in text and ("startsWith(" in text or ".matches(" in text or "registry" in text):
+        found.add("registry")
+    return found
+
+
+# ---- Kyverno -----------------------------------------------------------------------------------------------
+def _action_name(value: object, default: str = AUDIT) -> str:
+    text = str(value or "").strip().lower()
+    return {"enforce": ENFORCE, "audit": AUDIT}.get(text, default)
+
+
+def _overrides(raw: object) -> list[tuple[str, NsPredicate, NsPredicate | None]]:
+    out = []
+    for item in raw or [] if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            names = _names(item.get("namespaces")) if item.get("namespaces") else None
+            selector = _selector(item["namespaceSelector"]) if item.get("namespaceSelector") else None
+            out.append((_action_name(item.get("action")), names or (lambda ns, labels: False), selector))
+    return out
+
+
+def _override_action(overrides: list, ns: str, labels: dict) -> str | None:
+    for action, names, selector in overrides:
+        if names(ns, labels) or (selector is not None and selector(ns, labels)):
+            return action
+    return None
+
+
+def _filter_covers(f: dict) -> NsPredicate | None:
+    """A Kyverno ResourceFilter as a namespace predicate when it selects ALL pods of the namespaces it names;
+    None when it is partial (by user, role, object name or label) or not about Pods."""
+    if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
+        return None
+    res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
+    kinds = [str(k).rsplit("/", 1)[-1] for k in res.get("kinds") or []]
+    if not any(k in ("Pod", "*") for k in kinds):
+        return None
+    if res.get("names") or res.get("name") or res.get("selector") or res.get("annotations"):
+        return None
+    ops = res.get("operations")
+    if ops and "CREATE" not in ops:
+        return None
+    names = _names(res.get("namespaces")) if res.get("namespaces") else None
+    selector = _selector(res.get("namespaceSelector")) if res.get("namespaceSelector") else None
+    return lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels))
+
+
+def _filter_excludes(f: dict) -> tuple[NsPredicate, list[str]] | None:
+    """A Kyverno exclude filter that drops whole namespaces (by name or namespaceSelector), with the names."""
+    if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
+        return None
+    res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
+    if res.get("names") or res.get("selector") or res.get("annotations") or res.get("operations"):
+        return None
+    kinds = [str(k).rsplit("/", 1)[-1] for k in res.get("kinds") or []]
+    if kinds and not any(k in ("Pod", "*") for k in kinds):
+        return None
+    if not res.get("namespaces") and not res.get("namespaceSelector"):
+        return None
+    names = _names(res.get("namespaces")) if res.get("namespaces") else None
+    selector = _selector(res.get("namespaceSelector")) if res.get("namespaceSelector") else None
+    listed = [str(n) for n in res.get("namespaces") or []]
+    if res.get("namespaceSelector"):
+        listed.append(f"namespaceSelector {json.dumps(res['namespaceSelector'], sort_keys=True)}")
+    return (lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels)),
+            listed)
+
+
+def _block(raw: object, covers: bool) -> tuple[NsPredicate | None, list[str]]:
+    """match (covers=True) or exclude (covers=False) block: any/all lists or the legacy single filter."""
+    if not isinstance(raw, dict):
+        return (None, []) if covers else (lambda ns, labels: False, [])
+    if isinstance(raw.get("any"), list):
+        filters, mode = raw["any"], any
+    elif isinstance(raw.get("all"), list):
+        filters, mode = raw["all"], all
+    else:
+        filters, mode = [raw], any
+    parsed = [(_filter_covers if covers else _filter_excludes)(f) for f in filters if isinstance(f, dict)]
+    if covers:
+        preds = [p for p in parsed if p is not None]
+        if not preds or (mode is all and len(preds) != len(parsed)):
+            return None, []
+        return (lambda ns, labels: mode(p(ns, labels) for p in preds)), []
+    found = [p for p in parsed if p is not None]
+    if not found or (mode is all and len(found) != len(parsed)):
+        return (lambda ns, labels: False), []
+    listed = [n for _, names in found for n in names]
+    return (lambda ns, labels: mode(p(ns, labels) for p, _ in found)), listed
+
+
+def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
+    for kind in ("ClusterPolicy", "Policy"):
+        for policy in inv.objects(kind, "kyverno.io"):
+            spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
+            own_ns = policy["metadata"].get("namespace") if kind == "Policy" else None
+            default = _action_name(spec.get("validationFailureAction"))
+            admission = spec.get("admission") is not False
+            spec_overrides = _overrides(spec.get("validationFailureActionOverrides"))
+            for rule in spec.get("rules") or []:
+                if not isinstance(rule, dict):
+                    continue
+                yield from _kyverno_rule(inv, policy, kind, rule, own_ns, default, admission, spec_overrides)
+
+
+def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, default: str,
+                  admission: bool, spec_overrides: list) -> Iterator[Enforcement]:
+    covers, _ = _block(rule.get("match"), True)
+    if covers is None:
+        return
+    excludes, excluded = _block(rule.get("exclude"), False)
+    label = f"{kind} {policy['metadata'].get('name')} rule {rule.get('name')}"
+    parts: list[tuple[set[str], str, list]] = []
+    validate = rule.get("validate")
+    if isinstance(validate, dict):
+        body = {k: v for k, v in validate.items() if k not in ("message", "failureAction", "failureActionOverrides")}
+        text = json.dumps(body, sort_keys=True, default=str)
+        controls = _classify_text(text, list(_walk_strings(body)))
+        pod_security = validate.get("podSecurity")
+        if isinstance(pod_security, dict) and pod_security.get("level") == "restricted" and not any(
+                isinstance(e, dict) and e.get("controlName") == "Running as Non-root"
+                for e in pod_security.get("exclude") or []):
+            controls.add("non-root")
+        action = _action_name(validate.get("failureAction"), default) if validate.get("failureAction") else default
+        overrides = _overrides(validate["failureActionOverrides"]) if validate.get("failureActionOverrides") \
+            else spec_overrides
+        parts.append((controls, action, overrides))
+    for entry in rule.get("verifyImages") or []:
+        if isinstance(entry, dict) and any(entry.get(k) for k in ("attestors", "key", "keyless", "subject", "roots")):
+            action = _action_name(entry.get("failureAction"), default) if entry.get("failureAction") else default
+            parts.append(({"signature"}, action, spec_overrides))
+    for controls, action, overrides in parts:
+        def effective(ns: str, labels: dict, action: str = action, overrides: list = overrides) -> str | None:
+            if own_ns is not None and ns != own_ns:
+                return None
+            if not covers(ns, labels) or excludes(ns, labels):
+                return None
+            if not admission:
+                return AUDIT  # background scans only: reports, never blocks
+            return _override_action(overrides, ns, labels) or action
+
+        yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, tuple(excluded))
+
+
+# ---- Gatekeeper --------------------------------------------------------------------------------------------
+def _gatekeeper_controls(kind: str, params: dict) -> set[str]:
+    name = kind.lower()
+    found = set()
+    if "allowedrepos" in name or "allowedregistr" in name:
+        found.add("registry")
+    if "containerlimits" in name or "requiredresources" in name:
+        found.add("limits")
+    if "runasnonroot" in name or ("allowedusers" in name and (params.get("runAsUser") or {}).get("rule")
+                                  == "MustRunAsNonRoot"):
+        found.add("non-root")
+    if any(word in name for word in ("ratify", "cosign", "signature", "verifyimage")):
+        found.add("signature")
+    return found
+
+
+def _gatekeeper_action(spec: dict) -> str:
+    action = str(spec.get("enforcementAction") or "deny").lower()
+    if action == "scoped":
+        for scoped in spec.get("scopedEnforcementActions") or []:
+            points = [p.get("name") for p in scoped.get("enforcementPoints") or [] if isinstance(p, dict)]
+            if str(scoped.get("action")).lower() == "deny" and ("validation.gatekeeper.sh" in points or "*" in points):
+                return ENFORCE
+        return AUDIT
+    return {"deny": ENFORCE, "warn": WARN}.get(action, AUDIT)  # dryrun and unknown actions only report
+
+
+def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
+    for group, kind in inv.kinds():
+        if group != "constraints.gatekeeper.sh":
+            continue
+        for constraint in inv.objects(kind, group):
+            spec = constraint.get("spec") if isinstance(constraint.get("spec"), dict) else {}
+            controls = _gatekeeper_controls(kind, spec.get("parameters") or {})
+            match = spec.get("match") if isinstance(spec.get("match"), dict) else {}
+            kinds = match.get("kinds")
+            if kinds and not any("Pod" in (k.get("kinds") or []) or "*" in (k.get("kinds") or [])
+                                 for k in kinds if isinstance(k, dict)):
+                continue
+            if match.get("labelSelector") or match.get("scope") == "Cluster" or match.get("name"):
+                continue
+            names = _names(match["namespaces"]) if match.get("namespaces") else None
+            excluded = [str(n) for n in match.get("excludedNamespaces") or []]
+            excl = _names(excluded)
+            selector = _selector(match.get("namespaceSelector"))
+            action = _gatekeeper_action(spec)
+
+            def effective(ns: str, labels: dict, names: NsPredicate | None = names, excl: NsPredicate = excl,
+                          selector: NsPredicate = selector, action: str = action) -> str | None:
+                if (names is not None and not names(ns, labels)) or excl(ns, labels) or not selector(ns, labels):
+                    return None
+                return action
+
+            yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
+                              frozenset(controls), effective, tuple(excluded))
+
+
+# ---- ValidatingAdmissionPolicy -----------------------------------------------------------------------------
+def _vap_matches_pods(constraints: dict) -> bool:
+    for rule in constraints.get("resourceRules") or []:
+        if not isinstance(rule, dict):
+            continue
+        groups, resources = rule.get("apiGroups") or [], rule.get("resources") or []
+        ops = rule.get("operations") or []
+        if ("" in groups or "*" in groups) and ("pods" in resources or "*" in resources) and (
+                "CREATE" in ops or "*" in ops):
+            return True
+    return False
+
+
+def _vap(inv: Inventory) -> Iterator[Enforcement]:
+    policies = {p["metadata"].get("name"): p for p in inv.objects("ValidatingAdmissionPolicy")}
+    for binding in inv.objects("ValidatingAdmissionPolicyBinding"):
+        spec = binding.get("spec") if isinstance(binding.get("spec"), dict) else {}
+        policy = policies.get(spec.get("policyName"))
+        if policy is None:
+            continue
+        pspec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
+        constraints = pspec.get("matchConstraints") if isinstance(pspec.get("matchConstraints"), dict) else {}
+        if not _vap_matches_pods(constraints):
+            continue
+        texts = [str(v.get("expression", "")) for v in pspec.get("validations") or [] if isinstance(v, dict)]
+        texts += [str(v.get("expression", "")) for v in pspec.get("variables") or [] if isinstance(v, dict)]
+        controls = _classify_text(" ".join(texts), [])
+        if not controls:
+            continue
+        actions = {str(a) for a in spec.get("validationActions") or []}
+        action = ENFORCE if "Deny" in actions else WARN if "Warn" in actions else AUDIT
+        policy_sel = _selector(constraints.get("namespaceSelector"))
+        match = spec.get("matchResources") if isinstance(spec.get("matchResources"), dict) else {}
+        binding_sel = _selector(match.get("namespaceSelector"))
+
+        def effective(ns: str, labels: dict, a: NsPredicate = policy_sel, b: NsPredicate = binding_sel,
+                      action: str = action) -> str | None:
+            return action if a(ns, labels) and b(ns, labels) else None
+
+        yield Enforcement("ValidatingAdmissionPolicy", inv.ref(binding),
+                          f"ValidatingAdmissionPolicy {policy['metadata'].get('name')} via binding "
+                          f"{binding['metadata'].get('name')}", frozenset(controls), effective)
+
+
+# ---- Sigstore policy-controller and Pod Security Admission -------------------------------------------------
+def _sigstore(inv: Inventory) -> Iterator[Enforcement]:
+    for cip in inv.objects("ClusterImagePolicy", "policy.sigstore.dev"):
+        spec = cip.get("spec") if isinstance(cip.get("spec"), dict) else {}
+        if not spec.get("authorities"):
+            continue
+        action = WARN if str(spec.get("mode") or "enforce").lower() == "warn" else ENFORCE
+
+        def effective(ns: str, labels: dict, action: str = action) -> str | None:
+            return action if labels.get("policy.sigstore.dev/include") == "true" else None
+
+        yield Enforcement("Sigstore policy-controller", inv.ref(cip),
+                          f"ClusterImagePolicy {cip['metadata'].get('name')}", frozenset({"signature"}), effective)
+
+
+def _psa(ns: str, labels: dict) -> str | None:
+    for mode, action in (("enforce", ENFORCE), ("warn", WARN), ("audit", AUDIT)):
+        if labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted":
+            return action
+    return None
+
+
+def enforcements(inv: Inventory) -> list[Enforcement]:
+    def build() -> list[Enforcement]:
+        return [*_kyverno(inv), *_gatekeeper(inv), *_vap(inv), *_sigstore(inv)]
+
+    return inv.cached("admission-enforcements", build)
+
+
+# ---- the checks --------------------------------------------------------------------------------------------
+def _namespaces(ctx: CheckContext) -> list[str]:
+    return [ns for ns in ctx.inv.namespaces() if not ctx.scan.is_system(ns)]
+
+
+def _ns_subject(ctx: CheckContext, ns: str) -> dict | ResourceRef:
+    return ctx.inv.get("Namespace", None, ns) or ResourceRef("v1", "Namespace", None, ns)
+
+
+def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
+    namespaces = _namespaces(ctx)
+    if not namespaces:
+        yield ctx.not_assessed(None, "the input has no application namespaces")
+        return
+    policies = [e for e in enforcements(ctx.inv) if control in e.controls]
+    for ns in namespaces:
+        labels = ctx.inv.namespace_labels(ns)
+        applied = [(e, e.action(ns, labels)) for e in policies]
+        applied = [(e, a) for e, a in applied if a is not None]
+        psa = _psa(ns, labels) if control == "non-root" else None
+        if psa is not None:
+            label = f"label pod-security.kubernetes.io/{psa.lower()}=restricted"
+            ref = ResourceRef("v1", "Namespace", None, ns)
+            applied.append((Enforcement("Pod Security Admission", ref, label, frozenset({control}), _psa), psa))
+        enforced = [e for e, a in applied if a == ENFORCE]
+        evidence = {"policies": [f"{e.label} ({a})" for e, a in applied]}
+        what = CONTROLS[control]
+        if enforced:
+            yield ctx.passed(_ns_subject(ctx, ns), f"enforced that {what}: {enforced[0].label} "
+                             f"({enforced[0].engine})", evidence=evidence)
+        elif applied:
+            e, a = applied[0]
+            yield ctx.fail(_ns_subject(ctx, ns), f"nothing enforces that {what}: {e.label} ({e.engine}) only "
+                           f"reports in {a} mode", evidence=evidence)
+        else:
+            baseline = labels.get(PSA_ENFORCE)
+            extra = f" (pod-security.kubernetes.io/enforce={baseline} does not require non-root)" \
+                if control == "non-root" and baseline in ("baseline", "privileged") else ""
+            yield ctx.fail(_ns_subject(ctx, ns), f"no admission policy makes sure {what} in this namespace{extra}",
+                           evidence=evidence)
+
+
+@check(
+    id="admission.non-root-enforced",
+    title="Admission enforces non-root containers (PSA restricted, or a Kyverno/Gatekeeper/VAP policy) in every "
+    "application namespace",
+    severity=Severity.HIGH,
+    measures=ADMISSION,
+    remediation="kubectl label ns <ns> pod-security.kubernetes.io/enforce=restricted, or set the non-root "
+    "policy to Enforce (Kyverno failureAction: Enforce; Gatekeeper enforcementAction: deny; VAP "
+    "validationActions: [Deny]).",
+)
+def non_root_enforced(ctx: CheckContext) -> Iterator[Finding]:
+    """A manifest check shows today's state; only admission keeps tomorrow's Deployment from running as root."""
+    yield from _judge_control(ctx, "non-root")
+
+
+@check(
+    id="admission.registry-enforced",
+    title="Admission enforces approved image registries in every application namespace",
+    severity=Severity.HIGH,
+    measures=(*ADMISSION, *SUPPLY),
+    remediation="Enforce an allowed-registries policy (Kyverno restrict-image-registries with failureAction: "
+    "Enforce, Gatekeeper K8sAllowedRepos with enforcementAction: deny, or a VAP bound with Deny).",
+)
+def registry_enforced(ctx: CheckContext) -> Iterator[Finding]:
+    """Supply-chain control at the door: an image from an unreviewed registry never starts."""
+    yield from _judge_control(ctx, "registry")
+
+
+@check(
+    id="admission.limits-enforced",
+    title="Admission enforces container resource limits in every application namespace",
+    severity=Severity.MEDIUM,
+    measures=ADMISSION,
+    remediation="Enforce a require-limits policy (Kyverno require-requests-limits, Gatekeeper K8sContainerLimits, "
+    "or a VAP on resources.limits) - or a LimitRange default per namespace.",
+)
+def limits_enforced(ctx: CheckContext) -> Iterator[Finding]:
+    """Unlimited containers let one compromised or runaway workload starve a production line's controllers."""
+    yield from _judge_control(ctx, "limits")
+
+
+@check(
+    id="admission.signature-enforced",
+    title="Admission verifies image signatures in every application namespace",
+    severity=Severity.MEDIUM,
+    measures=(*ADMISSION, *SUPPLY),
+    remediation="Add a Kyverno verifyImages rule (failureAction: Enforce) or a Sigstore policy-controller "
+    "ClusterImagePolicy (namespaces labelled policy.sigstore.dev/include=true) for your registries.",
+)
+def signature_enforced(ctx: CheckContext) -> Iterator[Finding]:
+    """Only a verified signature ties the running bytes to your build pipeline."""
+    yield from _judge_control(ctx, "signature")
+
+
+def _engines(ctx: CheckContext) -> dict[str, list[str]]:
+    inv = ctx.inv
+    found: dict[str, list[str]] = {}
+    for e in enforcements(inv):
+        if e.engine == "Sigstore policy-controller":
+            found.setdefault(e.engine, []).append(e.label)
+    kyverno = inv.objects("ClusterPolicy", "kyverno.io") + inv.objects("Policy", "kyverno.io")
+    if kyverno:
+        found.setdefault("Kyverno", []).extend(f"{p['kind']} {p['metadata'].get('name')}" for p in kyverno)
+    constraints = [f"{k} {c['metadata'].get('name')}" for g, k in inv.kinds() if g == "constraints.gatekeeper.sh"
+                   for c in inv.objects(k, g)]
+    if constraints:
+        found["Gatekeeper"] = constraints
+    if inv.objects("ValidatingAdmissionPolicyBinding"):
+        found.setdefault("ValidatingAdmissionPolicy", []).extend(
+            b["metadata"].get("name") for b in inv.objects("ValidatingAdmissionPolicyBinding"))
+    psa = [ns for ns in inv.namespaces() if inv.namespace_labels(ns).get(PSA_ENFORCE) in ("baseline", "restricted")]
+    if psa:
+        found["Pod Security Admission"] = [f"namespace {ns}" for ns in psa]
+    return found
+
+
+@check(
+    id="admission.controller-present",
+    title="A policy admission controller is in place (Kyverno, Gatekeeper, ValidatingAdmissionPolicy or Pod "
+    "Security Admission labels)",
+    severity=Severity.HIGH,
+    measures=ADMISSION,
+    remediation="Install Kyverno (helm install kyverno kyverno/kyverno -n kyverno --create-namespace) or label "
+    "namespaces with pod-security.kubernetes.io/enforce; `nis2kube harden --only admission` writes policies.",
+)
+def controller_present(ctx: CheckContext) -> Iterator[Finding]:
+    """Without any admission policy, every control this report checks can be undone by the next deploy."""
+    found = _engines(ctx)
+    if not found:
+        yield ctx.fail(None, "no admission policy of any engine found (no Kyverno policies, Gatekeeper "
+                       "constraints, bound ValidatingAdmissionPolicies or Pod Security Admission enforce labels)")
+        return
+    for engine, items in sorted(found.items()):
+        unique = sorted(set(items))
+        shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
+        yield ctx.passed(None, f"{engine}: {shown}", evidence={"engine": engine, "items": unique})
+
+
+_ENGINE_WEBHOOKS = ("kyverno", "gatekeeper", "policy.sigstore.dev", "policy-controller")
+
+
+@check(
+    id="admission.webhook-failure-policy",
+    title="Policy engine webhooks and policies fail closed (failurePolicy: Fail)",
+    severity=Severity.HIGH,
+    measures=ADMISSION,
+    remediation="Set failurePolicy: Fail on the engine's validating webhook (Gatekeeper: "
+    "--set validatingWebhookFailurePolicy=Fail; Kyverno: spec.webhookConfiguration.failurePolicy: Fail) and "
+    "run the engine highly available so Fail does not block the cluster.",
+)
+def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
+    """With Ignore, the API server admits everything unchecked whenever the engine is down or slow - an
+    attacker who can crash or starve it switches enforcement off."""
+    seen = False
+    for cfg in ctx.inv.objects("ValidatingWebhookConfiguration"):
+        name = str(cfg["metadata"].get("name", ""))
+        for hook in cfg.get("webhooks") or []:
+            if not isinstance(hook, dict):
+                continue
+            service = ((hook.get("clientConfig") or {}).get("service") or {})
+            who = f"{name} {hook.get('name', '')} {service.get('namespace', '')} {service.get('name', '')}".lower()
+            if not any(e in who for e in _ENGINE_WEBHOOKS):
+                continue
+            seen = True
+            policy = hook.get("failurePolicy") or "Fail"  # the admissionregistration.k8s.io/v1 default
+            label = f"webhook {hook.get('name')}"
+            if policy == "Ignore":
+                if name.startswith("kyverno") and str(hook.get("name", "")).endswith("-ignore"):
+                    continue  # Kyverno's separate webhook for policies that chose Ignore; judged on the policy
+                yield ctx.fail(cfg, f"{label} has failurePolicy: Ignore: requests are admitted unchecked when "
+                               "the engine does not answer", evidence={"webhook": hook.get("name")})
+            else:
+                yield ctx.passed(cfg, f"{label} fails closed (failurePolicy: {policy})")
+    enforcing = {e.ref for e in enforcements(ctx.inv) if e.engine == "Kyverno"}
+    for kind in ("ClusterPolicy", "Policy"):
+        for policy in ctx.inv.objects(kind, "kyverno.io"):
+            if ctx.inv.ref(policy) not in enforcing:
+                continue
+            seen = True
+            spec = policy.get("spec") or {}
+            fp = (spec.get("webhookConfiguration") or {}).get("failurePolicy") or spec.get("failurePolicy") or "Fail"
+            if fp == "Ignore":
+                yield ctx.fail(policy, f"{kind} {policy['metadata'].get('name')} has failurePolicy: Ignore: it is "
+                               "skipped whenever Kyverno (or a registry it calls) does not answer")
+            else:
+                yield ctx.passed(policy, f"{kind} {policy['metadata'].get('name')} fails closed")
+    for vap in ctx.inv.objects("ValidatingAdmissionPolicy"):
+        seen = True
+        fp = (vap.get("spec") or {}).get("failurePolicy") or "Fail"
+        if fp == "Ignore":
+            yield ctx.fail(vap, "failurePolicy: Ignore: a CEL error or a missing parameter admits the request")
+        else:
+            yield ctx.passed(vap, f"fails closed (failurePolicy: {fp})")
+    if not seen:
+        yield ctx.not_assessed(None, "no policy engine webhook, Kyverno policy or ValidatingAdmissionPolicy in the "
+                               "input (see admission.controller-present)")
+
+
+@check(
+    id="admission.namespace-exclusions",
+    title="Enforcing policies do not exclude application namespaces",
+    severity=Severity.MEDIUM,
+    measures=ADMISSION,
+    remediation="Narrow exclusions to system namespaces; for a workload that truly needs an exception use a "
+    "Kyverno PolicyException or a Gatekeeper exemption scoped to that workload, with an owner and an end date.",
+)
+def namespace_exclusions(ctx: CheckContext) -> Iterator[Finding]:
+    """An excluded namespace is where an attacker deploys. Wildcard exclusions (`*`, `prod-*`) and exclusions
+    of existing application namespaces are findings; system namespaces are fine."""
+    policies = [e for e in enforcements(ctx.inv) if e.excluded]
+    app = _namespaces(ctx)
+    system = set(ctx.config.system_namespaces)
+    seen_refs = set()
+    for e in policies:
+        hit = sorted({ns for ns in app for pattern in e.excluded if fnmatch.fnmatchcase(ns, pattern)})
+        wild = [p for p in e.excluded if any(c in p for c in "*?[") and p not in system]
+        selector = [p for p in e.excluded if p.startswith("namespaceSelector ")]
+        key = (e.ref, e.label)
+        if key in seen_refs:
+            continue
+        seen_refs.add(key)
+        if hit or wild or selector:
+            parts = []
+            if hit:
+                parts.append(f"application namespace(s) {', '.join(hit)}")
+            if wild:
+                parts.append(f"wildcard pattern(s) {', '.join(wild)}")
+            if selector:
+                parts.append("every namespace matching a " + "; ".join(selector))
+            yield ctx.fail(e.ref, f"{e.label} excludes {' and '.join(parts)}", evidence={"excluded": list(e.excluded)})
+        else:
+            yield ctx.passed(e.ref, f"{e.label} excludes only system namespaces ({', '.join(e.excluded)})")
+    if not policies:
+        if enforcements(ctx.inv):
+            yield ctx.passed(None, "no baseline policy excludes any namespace")
+        else:
+            yield ctx.not_assessed(None, "no baseline admission policy in the input (see admission.controller-present)")
+

@@ -1,0 +1,478 @@
+"""Runtime threat detection: Falco on every node, its alerts routed somewhere, custom rules that matter.
+
+NIS2 Art. 21(2)(b) and IR 2024/2690 3.2/6.9 ask for detection of anomalous events; on Kubernetes that is a
+syscall sensor on each node. A node the sensor's pods cannot be scheduled on (an untolerated taint, a node
+selector that leaves it out) is a blind spot an attacker can pick, so coverage is computed with the
+scheduler's own taint/toleration and node-affinity rules, not assumed from "a DaemonSet exists".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from nis2kube.checks.registry import CheckContext, check
+from nis2kube.findings import Finding, ResourceRef, Severity
+from nis2kube.images import parse_image
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import labels_of
+from nis2kube.inventory.workloads import Workload, workloads
+from nis2kube.inventory.yamlload import load_document
+
+RUNTIME = ("art21.2.b", "ir2690.6.9", "ir2690.3.2")
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+# Tolerations the DaemonSet controller adds to every DaemonSet pod (pkg/controller/daemon/util).
+_DAEMONSET_TOLERATIONS = (
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+)
+_HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
+                            "effect": "NoSchedule"}
+
+
+# ---- scheduling semantics (shared with logging.audit-log-shipped) ---------------------------------------
+def tolerates(toleration: dict, taint: dict) -> bool:
+    """k8s.io/api/core/v1 Toleration.ToleratesTaint."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and bool(key) and str(toleration.get("value") or "") == str(taint.get("value") or "")
+
+
+def daemonset_tolerations(pod_spec: dict) -> list[dict]:
+    own = [t for t in pod_spec.get("tolerations") or [] if isinstance(t, dict)]
+    extra = [*_DAEMONSET_TOLERATIONS, *([_HOST_NETWORK_TOLERATION] if pod_spec.get("hostNetwork") else [])]
+    return own + extra
+
+
+def untolerated(pod_spec: dict, taints: list, daemonset: bool = True) -> list[str]:
+    """Taints that keep the pod off the node (NoSchedule/NoExecute; PreferNoSchedule never blocks)."""
+    tols = daemonset_tolerations(pod_spec) if daemonset else list(pod_spec.get("tolerations") or [])
+    out = []
+    for taint in taints or []:
+        if not isinstance(taint, dict) or taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(tolerates(t, taint) for t in tols if isinstance(t, dict)):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            out.append(f"{taint.get('key')}{value}:{taint.get('effect')}")
+    return out
+
+
+def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
+    key, op = expr.get("key"), expr.get("operator")
+    values = [str(v) for v in expr.get("values") or []]
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":
+        return key not in labels or labels[key] not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    if op in ("Gt", "Lt") and key in labels and len(values) == 1:
+        try:
+            have, want = int(labels[key]), int(values[0])
+        except ValueError:
+            return False
+        return have > want if op == "Gt" else have < want
+    return False
+
+
+def node_selected(pod_spec: dict, node: dict) -> bool:
+    """nodeSelector AND required node affinity (terms ORed, expressions ANDed; empty term selects nothing)."""
+    labels = labels_of(node)
+    for key, value in (pod_spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != str(value):
+            return False
+    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if not required:
+        return True
+    fields = {"metadata.name": str(node["metadata"].get("name", ""))}
+    for term in required.get("nodeSelectorTerms") or []:
+        exprs = [e for e in term.get("matchExpressions") or [] if isinstance(e, dict)]
+        field_exprs = [e for e in term.get("matchFields") or [] if isinstance(e, dict)]
+        if not exprs and not field_exprs:
+            continue
+        if all(_expression_matches(e, labels) for e in exprs) and all(
+                _expression_matches(e, fields) for e in field_exprs):
+            return True
+    return False
+
+
+def is_control_plane(node: dict) -> bool:
+    labels = labels_of(node)
+    return any(label in labels for label in CONTROL_PLANE_LABELS)
+
+
+def blocked_on(pod_spec: dict, node: dict) -> str | None:
+    """Why a DaemonSet pod cannot run on this node, or None when it can."""
+    if not node_selected(pod_spec, node):
+        return "its nodeSelector/node affinity leaves the node out"
+    taints = untolerated(pod_spec, (node.get("spec") or {}).get("taints") or [])
+    return f"untolerated taint {', '.join(taints)}" if taints else None
+
+
+def tolerates_control_plane(inv: Inventory, w: Workload) -> tuple[bool, str]:
+    """Can this DaemonSet run on the control-plane nodes? Nodes in the input decide; without them, the
+    kubeadm default taint node-role.kubernetes.io/control-plane:NoSchedule is assumed."""
+    nodes = [n for n in inv.objects("Node") if is_control_plane(n)]
+    if not nodes:
+        blocked = untolerated(w.pod_spec, [CONTROL_PLANE_TAINT])
+        if blocked:
+            return False, f"no toleration for {blocked[0]} (the kubeadm control-plane taint)"
+        return True, "tolerates the control-plane taint"
+    for node in nodes:
+        why = blocked_on(w.pod_spec, node)
+        if why:
+            return False, f"node {node['metadata'].get('name')}: {why}"
+    return True, "schedulable on every control-plane node"
+
+
+# ---- Falco -------------------------------------------------------------------------------------------------
+def _repo_name(image: object) -> str:
+    return parse_image(str(image or "")).repository.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Sensor:
+    workload: Workload
+    container: dict
+
+
+def falco_daemonsets(inv: Inventory) -> list[Sensor]:
+    def build() -> list[Sensor]:
+        out = []
+        for w in workloads(inv):
+            if w.kind != "DaemonSet":
+                continue
+            for _, container in w.containers():
+                if _repo_name(container.get("image")) == "falco":
+                    out.append(Sensor(w, container))
+                    break
+        return out
+
+    return inv.cached("falco-daemonsets", build)
+
+
+def _no_daemonsets_reason(ctx: CheckContext) -> str | None:
+    if not ctx.inv.objects("DaemonSet"):
+        return "the input has no DaemonSets, so a runtime sensor cannot be seen"
+    return None
+
+
+@check(
+    id="runtime.falco-deployed",
+    title="Falco runs as a DaemonSet (runtime threat detection on every node)",
+    severity=Severity.HIGH,
+    measures=RUNTIME,
+    remediation="helm install falco falcosecurity/falco -n falco --create-namespace "
+    "--set falcosidekick.enabled=true",
+)
+def falco_deployed(ctx: CheckContext) -> Iterator[Finding]:
+    """Without a node sensor, a compromised container (a shell, a crypto miner, a read of /etc/shadow) leaves
+    no trace anyone looks at."""
+    sensors = falco_daemonsets(ctx.inv)
+    if sensors:
+        for sensor in sensors:
+            yield ctx.passed(sensor.workload, f"Falco ({sensor.container.get('image')}) runs as a DaemonSet",
+                             container=sensor.container.get("name"))
+        return
+    reason = _no_daemonsets_reason(ctx)
+    if reason:
+        yield ctx.not_assessed(None, reason)
+    else:
+        yield ctx.fail(None, "no Falco DaemonSet found: nothing detects runtime attacks on the nodes")
+
+
+@check(
+    id="runtime.falco-coverage",
+    title="Falco is scheduled and ready on every node",
+    severity=Severity.HIGH,
+    measures=RUNTIME,
+    remediation="Add tolerations for the nodes' taints to the Falco DaemonSet (e.g. `tolerations: [{operator: "
+    "Exists}]`), remove node selectors that leave nodes out, and fix pods that are not ready.",
+)
+def falco_coverage(ctx: CheckContext) -> Iterator[Finding]:
+    """Taints/tolerations and node affinity decide where DaemonSet pods go; status says whether they run."""
+    sensors = falco_daemonsets(ctx.inv)
+    if not sensors:
+        yield ctx.not_assessed(None, "no Falco DaemonSet (see runtime.falco-deployed)")
+        return
+    nodes = ctx.inv.objects("Node")
+    for sensor in sensors:
+        w = sensor.workload
+        blind = {}
+        for node in nodes:
+            why = blocked_on(w.pod_spec, node)
+            if why:
+                blind[str(node["metadata"].get("name"))] = why
+        status = w.obj.get("status") if w.kind == "DaemonSet" else None
+        desired = status.get("desiredNumberScheduled") if isinstance(status, dict) else None
+        ready = status.get("numberReady") if isinstance(status, dict) else None
+        evidence = {"nodes": len(nodes), "blind_nodes": blind, "desired": desired, "ready": ready}
+        problems = [f"cannot run on node {name}: {why}" for name, why in sorted(blind.items())]
+        if isinstance(desired, int) and isinstance(ready, int) and ready < desired:
+            problems.append(f"only {ready} of {desired} pods are ready")
+        if problems:
+            yield ctx.fail(w, "Falco does not cover every node: " + "; ".join(problems), evidence=evidence)
+        elif not nodes and desired is None:
+            yield ctx.not_assessed(w, "neither Node objects nor DaemonSet status are in the input; coverage "
+                                   "cannot be computed (include `kubectl get nodes -o yaml` in the dump)",
+                                   evidence=evidence)
+        else:
+            basis = [f"tolerates the taints of all {len(nodes)} nodes"] if nodes else []
+            if isinstance(desired, int) and isinstance(ready, int):
+                basis.append(f"{ready}/{desired} pods ready")
+            yield ctx.passed(w, "Falco covers every node (" + ", ".join(basis) + ")", evidence=evidence)
+
+
+# ---- alert routing -----------------------------------------------------------------------------------------
+# falcosidekick output settings whose presence means "an output is configured" (env var suffixes).
+_SIDEKICK_TARGET = re.compile(r"_(HOSTPORT|WEBHOOKURL|ADDRESS|URL|ENDPOINT|ROUTINGKEY|APIKEY|TOPICARN|"
+                              r"QUEUEURL|BROKERS|HOST|STREAMNAME|DSN|APIURL|CHANNEL|PROJECTID|TOKEN)$")
+_SIDEKICK_IGNORED = ("LISTENADDRESS", "LISTENPORT", "DEBUG", "CUSTOMFIELDS", "TEMPLATEDFIELDS", "BRACKETREPLACER",
+                     "OUTPUTFIELDFORMAT", "MUTUALTLSFILESPATH", "TLSSERVER_", "MUTUALTLSCLIENT_", "OTLP_METRICS")
+
+
+def _sidekick_outputs(w: Workload) -> tuple[list[str], list[str]]:
+    """(outputs visibly configured, env sources that hide them: envFrom Secrets/ConfigMaps)."""
+    outputs, hidden = [], []
+    for _, container in w.containers():
+        for env in container.get("env") or []:
+            if not isinstance(env, dict):
+                continue
+            name = str(env.get("name", ""))
+            if any(name.startswith(p) for p in _SIDEKICK_IGNORED) or not _SIDEKICK_TARGET.search(name):
+                continue
+            value_from = env.get("valueFrom") or {}
+            if str(env.get("value") or "").strip() or "secretKeyRef" in value_from or "configMapKeyRef" in value_from:
+                outputs.append(name.split("_", 1)[0].lower())
+        for source in container.get("envFrom") or []:
+            if isinstance(source, dict):
+                for kind in ("secretRef", "configMapRef"):
+                    if isinstance(source.get(kind), dict):
+                        hidden.append(f"{kind} {source[kind].get('name')}")
+    return sorted(set(outputs)), hidden
+
+
+def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> tuple[bool | None, str | None]:
+    """(enabled?, url) from `-o http_output.*` arguments, else falco.yaml in a mounted ConfigMap; None = unseen."""
+    argv = [str(a) for a in [*(sensor.container.get("command") or []), *(sensor.container.get("args") or [])]]
+    enabled: bool | None = None
+    url = None
+    for i, arg in enumerate(argv):
+        if arg == "-o" and i + 1 < len(argv):
+            key, _, value = argv[i + 1].partition("=")
+            if key == "http_output.enabled":
+                enabled = value.strip().lower() == "true"
+            elif key == "http_output.url":
+                url = value.strip()
+    if enabled is not None:
+        return enabled, url
+    for config in _mounted_configmap_docs(ctx, sensor.workload, ("falco.yaml", "falco.yml")):
+        http = config.get("http_output")
+        if isinstance(http, dict):
+            return http.get("enabled") is True, str(http.get("url") or "") or None
+        return False, None
+    return None, None
+
+
+def _mounted_configmaps(ctx: CheckContext, w: Workload) -> list[dict]:
+    names = set()
+    for volume in w.pod_spec.get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        if isinstance(volume.get("configMap"), dict):
+            names.add(volume["configMap"].get("name"))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if isinstance(source, dict) and isinstance(source.get("configMap"), dict):
+                names.add(source["configMap"].get("name"))
+    found = [ctx.inv.get("ConfigMap", w.namespace, str(n)) for n in sorted(n for n in names if n)]
+    return [cm for cm in found if cm is not None]
+
+
+def _mounted_configmap_docs(ctx: CheckContext, w: Workload, keys: tuple[str, ...]) -> Iterator[dict]:
+    for cm in _mounted_configmaps(ctx, w):
+        data = cm.get("data") or {}
+        for key in keys:
+            text = data.get(key)
+            if isinstance(text, str):
+                try:
+                    doc = load_document(text)
+                except Exception:
+                    continue
+                if isinstance(doc, dict):
+                    yield doc
+
+
+@check(
+    id="runtime.falco-alert-routing",
+    title="Falco alerts are routed to at least one receiver (falcosidekick output or Falco http_output)",
+    severity=Severity.MEDIUM,
+    measures=RUNTIME,
+    remediation="Enable falcosidekick (`--set falcosidekick.enabled=true`) with at least one output (Alertmanager, "
+    "Slack/Teams, a SIEM webhook), or set Falco's http_output.url to your receiver.",
+)
+def falco_alert_routing(ctx: CheckContext) -> Iterator[Finding]:
+    """A detection printed to a container's stdout that nobody reads is not detection."""
+    sensors = falco_daemonsets(ctx.inv)
+    if not sensors:
+        yield ctx.not_assessed(None, "no Falco DaemonSet (see runtime.falco-deployed)")
+        return
+    sidekicks = [w for w in workloads(ctx.inv) if any(_repo_name(c.get("image")) == "falcosidekick"
+                                                       for _, c in w.containers())]
+    for sensor in sensors:
+        enabled, url = _falco_http_output(ctx, sensor)
+        if enabled and url and "falcosidekick" not in url:
+            yield ctx.passed(sensor.workload, f"Falco's http_output sends alerts to {url}")
+            continue
+        fed = enabled is True
+        candidates = [w for w in sidekicks if url is None or w.name in url]
+        for sidekick in candidates or sidekicks:
+            outputs, hidden = _sidekick_outputs(sidekick)
+            where = f"falcosidekick {sidekick.ref.display}"
+            if enabled is False:
+                yield ctx.fail(sensor.workload, f"{where} exists but Falco's http_output is disabled, so it "
+                               "receives nothing")
+            elif outputs:
+                via = "Falco's http_output feeds it" if fed else "Falco's http_output is not visible (set by a " \
+                    "config that is not in the input)"
+                finding = ctx.passed if fed else ctx.not_assessed
+                yield finding(sensor.workload, f"{where} routes alerts to {', '.join(outputs)}; {via}",
+                              evidence={"outputs": outputs})
+            elif hidden:
+                yield ctx.not_assessed(sensor.workload, f"{where} takes its outputs from {', '.join(hidden)}, "
+                                       "whose values are not read; check that at least one output is set")
+            else:
+                yield ctx.fail(sensor.workload, f"{where} has no output configured: alerts are dropped")
+            break
+        else:
+            if enabled is None:
+                yield ctx.not_assessed(sensor.workload, "no falcosidekick, and Falco's own config (falco.yaml) is "
+                                       "not in the input: its http_output cannot be judged")
+            else:
+                yield ctx.fail(sensor.workload, "Falco alerts go nowhere but the pod's stdout: no falcosidekick "
+                               "and no http_output receiver")
+
+
+# ---- custom rules ------------------------------------------------------------------------------------------
+@dataclass
+class FalcoRule:
+    name: str
+    condition: str
+    enabled: bool
+    ref: ResourceRef
+
+
+def _rule_entries(ctx: CheckContext) -> tuple[list[FalcoRule], dict[str, str]]:
+    """Rules and macros from every ConfigMap key that is a Falco rules file, with enabled/append/override
+    applied in file order (ConfigMaps by namespace/name, keys sorted: Falco loads rules.d alphabetically)."""
+    rules: dict[str, FalcoRule] = {}
+    macros: dict[str, str] = {}
+    for cm in sorted(ctx.inv.objects("ConfigMap"), key=lambda o: (o["metadata"].get("namespace", ""),
+                                                                     o["metadata"].get("name", ""))):
+        data = cm.get("data")
+        if not isinstance(data, dict):
+            continue
+        for key in sorted(data):
+            text = data[key]
+            if not isinstance(text, str) or ("- rule:" not in text and "- macro:" not in text):
+                continue
+            try:
+                doc = load_document(text)
+            except Exception:
+                continue
+            if isinstance(doc, list):
+                _apply_entries(doc, ctx.inv.ref(cm), rules, macros)
+    return list(rules.values()), macros
+
+
+def _apply_entries(doc: list, ref: ResourceRef, rules: dict[str, FalcoRule], macros: dict[str, str]) -> None:
+    for entry in doc:
+        if not isinstance(entry, dict):
+            continue
+        override = entry.get("override") if isinstance(entry.get("override"), dict) else {}
+        appending = entry.get("append") is True or override.get("condition") == "append"
+        if "macro" in entry:
+            name, cond = str(entry["macro"]), str(entry.get("condition") or "")
+            macros[name] = f"{macros.get(name, '')} {cond}" if appending else cond
+            continue
+        if "rule" not in entry:
+            continue
+        name = str(entry["rule"])
+        existing = rules.get(name)
+        cond = entry.get("condition")
+        if existing is not None and (appending or override or cond is None):
+            if cond is not None:
+                existing.condition = f"{existing.condition} {cond}" if appending else str(cond)
+            if "enabled" in entry:
+                existing.enabled = entry["enabled"] is not False
+        elif cond is not None:
+            rules[name] = FalcoRule(name, str(cond), entry.get("enabled") is not False, ref)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _expand(condition: str, macros: dict[str, str], depth: int = 0) -> str:
+    """Inline macros (bounded depth) so a rule written as `open_read and sensitive_files` is understood."""
+    if depth > 8:
+        return condition
+    return _WORD.sub(lambda m: f"({_expand(macros[m.group(0)], macros, depth + 1)})"
+                     if m.group(0) in macros else m.group(0), condition)
+
+
+_OPEN_READ = re.compile(r"\bopen_read\b|\bopen_file\b|evt\.is_open_read|evt\.type\s*(=|in)\s*\(?\s*(open|openat)")
+_SENSITIVE_PATH = re.compile(r"sensitive_files|/etc/shadow|/etc/sudoers|/root/\.ssh|\.kube/config|"
+                             r"/var/run/secrets|serviceaccount/token|/etc/kubernetes/pki|id_rsa")
+_CONNECT = re.compile(r"\boutbound\b|evt\.type\s*(=|in)\s*\(?\s*connect")
+_REMOTE = re.compile(r"\bfd\.(sip|rip|snet|rnet|net|sport|rport|sip\.name|rip\.name|cip)\b|\boutbound\b")
+TOPICS = (
+    ("sensitive-file reads", lambda c: bool(_OPEN_READ.search(c) and _SENSITIVE_PATH.search(c))),
+    ("unexpected outbound connections", lambda c: bool(_CONNECT.search(c) and _REMOTE.search(c))),
+)
+
+
+@check(
+    id="runtime.falco-custom-rules",
+    title="Falco rules cover sensitive-file reads and unexpected outbound connections",
+    severity=Severity.MEDIUM,
+    measures=RUNTIME,
+    remediation="Ship custom rules (Helm `customRules`, a ConfigMap mounted at /etc/falco/rules.d) for reads of "
+    "credentials (/etc/shadow, service account tokens, kubeconfigs) and for outbound connections outside an "
+    "allow-list of destinations (for OT: anything leaving the plant network).",
+)
+def falco_custom_rules(ctx: CheckContext) -> Iterator[Finding]:
+    """Falco's default rules ship inside the image and are generic; what a plant expects to see (which files
+    are secrets, which destinations are normal) only a custom rule knows. Rules are read from ConfigMaps,
+    with macros expanded and enabled/append/override applied."""
+    if not falco_daemonsets(ctx.inv):
+        yield ctx.not_assessed(None, "no Falco DaemonSet (see runtime.falco-deployed)")
+        return
+    rules, macros = _rule_entries(ctx)
+    for topic, covers in TOPICS:
+        hits = [r for r in rules if r.enabled and covers(_expand(r.condition, macros))]
+        disabled = [r for r in rules if not r.enabled and covers(_expand(r.condition, macros))]
+        if hits:
+            rule = hits[0]
+            yield ctx.passed(rule.ref, f"{topic}: covered by Falco rule {rule.name!r}",
+                             evidence={"rules": [r.name for r in hits]})
+        elif disabled:
+            yield ctx.fail(disabled[0].ref, f"{topic}: Falco rule {disabled[0].name!r} would cover it but is "
+                           "disabled (enabled: false)")
+        else:
+            where = f"{len(rules)} Falco rules found in ConfigMaps" if rules else "no Falco rules in any ConfigMap"
+            yield ctx.fail(None, f"{topic}: no enabled custom Falco rule covers them ({where})")
