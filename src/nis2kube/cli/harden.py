@@ -77,7 +77,7 @@ def harden(
     if bool(keyless_issuer) != bool(keyless_subject):
         raise fail_usage("--keyless-issuer and --keyless-subject go together")
     try:
-        cfg = load_config(find_config(config))
+        cfg = load_config(find_config(config, paths))
     except ConfigError as exc:
         raise fail_usage(str(exc)) from None
     key_text = _read_key(cosign_key) if cosign_key else None

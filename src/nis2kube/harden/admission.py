@@ -55,11 +55,16 @@ CONTROLS = {
 }  # fmt: skip
 
 
+# The scan checks that judge whether a control is enforced (closed by the Enforce overlay).
+TARGETS = {"non-root": "admission.non-root-enforced", "registries": "admission.registry-enforced",
+           "limits": "admission.limits-enforced", "signatures": "admission.signature-enforced"}
+
+
 def generate(ctx: HardenContext) -> Area:
-    area = Area("admission", "Admission control", targets=("admission.*",))
     registries = tuple(ctx.config.approved_registries)
-    signing = _attestors(ctx)
+    signing = _attestors(ctx) if ctx.options.engine == "kyverno" else []
     selected = [k for k in CONTROLS if (k != "registries" or registries) and (k != "signatures" or signing)]
+    area = Area("admission", "Admission control", targets=tuple(TARGETS[k] for k in selected if k in TARGETS))
     if not registries:
         area.skipped.append("approved registries: no `approved_registries` in nis2kube.yaml, so there is no "
                             "allow-list to enforce")

@@ -64,6 +64,7 @@ class Area:
     # Check-id globs whose failures this area is meant to close (what `--verify` holds it to).
     targets: tuple[str, ...] = ()
     enforce_patches: list[Patch] = field(default_factory=list)
+    claims_system: bool = False  # targets include system-namespace objects (the kube-apiserver Pod)
     notes: list[str] = field(default_factory=list)  # README paragraphs: rollout steps, caveats
     skipped: list[str] = field(default_factory=list)  # what was not generated and why
 

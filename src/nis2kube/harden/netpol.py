@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from nis2kube.apiserver import parse_flags
-from nis2kube.harden.bundle import Area, Artifact
+from nis2kube.harden.bundle import Area, Artifact, dump_yaml
 from nis2kube.harden.context import HardenContext, meta
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.inventory import NAMESPACE_NAME_LABEL
@@ -295,6 +295,11 @@ def generate(ctx: HardenContext) -> Area:
         if per_ns[ns]:
             area.artifacts.append(Artifact(f"netpol/{ns}.yaml", f"NetworkPolicies for namespace `{ns}`.",
                                            per_ns[ns]))
+    if spec is not None and plan.api_egress:
+        area.artifacts.append(Artifact(
+            "netpol/flows.yaml", "Your flows.yaml plus the API-server egress this bundle allows; adopt it as the "
+            "declared flows so `nis2kube scan` and `netpol verify` agree with the bundle.",
+            text=dump_yaml(_declared_with_api(ctx.options.flows, plan)), apply=False))
     area.notes.append("Covered namespaces: " + (", ".join(f"`{n}`" for n in plan.covered) or "none") + ".")
     if plan.remove:
         names = ", ".join(f"`{p['metadata'].get('namespace')}/{p['metadata'].get('name')}`" for p in plan.remove)
@@ -318,6 +323,20 @@ def _flow_policies(ctx: HardenContext, flow: Flow, raw_zones: dict, covered: lis
     for ns in _zone_namespaces(ctx, flow.src, covered):
         per_ns[ns].append(_policy(f"{name}-egress", ns, copy.deepcopy(src_raw.get("podSelector") or {}),
                                   ["Egress"], egress=[_rule(_zone_peer(dst_raw), ports, "to")], description=what))
+
+
+def _declared_with_api(path: str, plan: Plan) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = copy.deepcopy(load_document(fh.read()))
+    zones, flows = data.setdefault("zones", {}), data.setdefault("flows", [])
+    cidrs = sorted({c for _, _, cs, _ in plan.api_egress for c in cs})
+    zones["nis2kube-apiserver"] = {"external": cidrs}
+    for i, (ns, selector, _cidrs, port) in enumerate(plan.api_egress):
+        name = f"nis2kube-api-client-{i}"
+        zones[name] = {"namespace": ns, "podSelector": selector}
+        flows.append({"from": name, "to": "nis2kube-apiserver", "ports": [f"{port}/TCP"],
+                      "description": "API-server egress (the service account holds API permissions)"})
+    return data
 
 
 # ---- the proof -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 import yaml
@@ -62,6 +62,39 @@ def _closed_by(before: Finding, after: list[Finding]) -> Finding | None:
     if any(f.status is Status.FAIL and (before.resource is not None or f.resource is None) for f in same):
         return None
     return next((f for f in same if f.status is Status.PASS), None)
+
+
+def _ident(obj: dict) -> tuple:
+    m = obj.get("metadata") or {}
+    return (obj.get("kind"), m.get("namespace"), m.get("name"))
+
+
+def _removed(ctx: HardenContext | None) -> set[tuple]:
+    """Existing objects the README tells the user to delete (allow-all NetworkPolicies)."""
+    if ctx is None:
+        return set()
+    plan = ctx.inv.cached("harden:netpol-plan", lambda: None)
+    return {_ident(p) for p in plan.remove} if plan is not None else set()
+
+
+def _aliased(before: Result, input_objects: list[dict], manifest: str) -> Result:
+    """Findings on the kube-apiserver mirror Pods, re-keyed to the patched manifest that replaces them, so the
+    same finding before and after is recognised as the same."""
+    loaded = load_paths([manifest])
+    pod = next((o for o, _ in loaded.objects if o.get("kind") == "Pod"), None)
+    if pod is None:
+        return before
+    mirrors = {o["metadata"].get("name") for o in input_objects if o.get("kind") == "Pod"
+               and o["metadata"].get("namespace") == "kube-system"
+               and (o["metadata"].get("labels") or {}).get("component") == "kube-apiserver"}
+    target = pod["metadata"].get("name")
+    findings = [
+        replace(f, resource=replace(f.resource, name=target, uid=None))
+        if f.resource is not None and f.resource.kind == "Pod" and f.resource.namespace == "kube-system"
+        and f.resource.name in mirrors else f
+        for f in before.findings
+    ]
+    return replace(before, findings=findings)
 
 
 def read_bundle(outdir: str) -> tuple[list[dict], dict[str, str]]:
@@ -157,11 +190,20 @@ def verify(input_objects: list[dict], outdir: str, bundle: Bundle, config: Confi
     inputs = dict(inputs or {})
     added, evidence = read_bundle(outdir)
     before = before or _scan(input_objects, config, inputs)
-    after = _scan(input_objects + added, config, {**inputs, **evidence})
-    targets = [g for area in bundle.areas for g in area.targets]
+    removed = _removed(ctx)
+    kept = [o for o in input_objects if _ident(o) not in removed]
+    after_config = config
+    flows = os.path.join(outdir, "netpol", "flows.yaml")
+    if os.path.isfile(flows):  # the declared flows plus the API-server egress the bundle declares
+        after_config = replace(config, raw={**config.raw, "flows": os.path.abspath(flows)})
+    after = _scan(kept + added, after_config, {**inputs, **evidence})
+    if "apiserver_manifest" in evidence:
+        before = _aliased(before, input_objects, evidence["apiserver_manifest"])
     was = {key(f): f for f in before.findings}
     now = {key(f): f for f in after.findings}
-    claimed = [f for f in before.findings if f.status is Status.FAIL and any(fnmatchcase(f.check, g) for g in targets)]
+    claimed = [f for area in bundle.areas for f in before.findings
+               if f.status is Status.FAIL and (area.claims_system or not f.system)
+               and any(fnmatchcase(f.check, g) for g in area.targets)]
     closed, still = [], []
     for f in claimed:
         proof = _closed_by(f, after.findings)
