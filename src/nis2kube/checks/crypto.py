@@ -24,6 +24,7 @@ DEFAULT_SENSITIVE_LABEL = "nis2kube.io/data"
 DEFAULT_SENSITIVE_VALUES = ("plant", "personal")
 MAX_CONFIG_BYTES = 1024 * 1024
 STRONG_TLS = ("VersionTLS12", "VersionTLS13")
+NO_POLICY = "Istio default, no PeerAuthentication"
 SECRET_RESOURCES = ("secrets", "*.", "*.*")  # entries of an EncryptionConfiguration that cover core Secrets
 
 
@@ -97,7 +98,7 @@ def _istio_mode(ctx: CheckContext, namespace: str, root: str) -> tuple[str, str,
                     return mode, f"PeerAuthentication {ns}/{pa['metadata'].get('name', '')}"
         return None
 
-    found = wide(namespace) or wide(root) or ("PERMISSIVE", "Istio default (no PeerAuthentication)")
+    found = wide(namespace) or wide(root) or ("PERMISSIVE", NO_POLICY)
     weaker = []
     for pa in ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO):
         spec = pa.get("spec") or {}
@@ -144,7 +145,11 @@ def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
             continue
         mode, source, weaker = _istio_mode(ctx, name, root)
         evidence = {"mode": mode, "source": source, "mesh_member": _in_istio(labels), "weakened_by": weaker}
-        if mode != "STRICT":
+        if mode != "STRICT" and not _in_istio(labels) and source == NO_POLICY:
+            yield ctx.fail(ns, f"{kind} data, but the namespace is in no service mesh (no Istio enrolment or "
+                               "PeerAuthentication, no Linkerd injection): pod traffic is plaintext unless each "
+                               "application does TLS itself", evidence=evidence)
+        elif mode != "STRICT":
             yield ctx.fail(ns, f"{kind} data without mandatory mTLS: effective mode {mode} ({source})",
                            evidence=evidence)
         elif not _in_istio(labels):
