@@ -129,7 +129,7 @@ def _read_key(path: str) -> str:
     return text.strip()
 
 
-def _verify(paths: list[str], outdir: str, bundle, ctx) -> int:  # noqa: ANN001 - types from lazy imports
+def _verify(paths: list[str], outdir: str, bundle, ctx) -> int:
     from nis2kube.harden.verify import VerifyError, verify
     from nis2kube.inventory import from_paths
 
@@ -144,6 +144,9 @@ def _verify(paths: list[str], outdir: str, bundle, ctx) -> int:  # noqa: ANN001 
         typer.echo(f"  still failing: {f.check} {f.resource.display if f.resource else ''}: {f.message}")
     for f in result.new_failures:
         typer.echo(f"  new failure: {f.check} {f.resource.display if f.resource else ''}: {f.message}")
+    for f in result.newly_visible:
+        typer.echo(f"  now visible (could not be judged before): {f.check} "
+                   f"{f.resource.display if f.resource else ''}: {f.message}")
     if result.netpol is not None:
         for line in result.netpol.lines():
             typer.echo(f"  netpol: {line}")

@@ -81,7 +81,8 @@ def audit_policy() -> dict:
 
 
 def generate(ctx: HardenContext) -> Area:
-    area = Area("audit", "API-server audit logging", targets=("logging.audit-log-enabled", "logging.audit-log-rotation", "logging.audit-policy-*"), claims_system=True)
+    area = Area("audit", "API-server audit logging", targets=("logging.audit-log-enabled", "logging.audit-log-rotation",
+                                                                "logging.audit-policy-*"), claims_system=True)
     policy = audit_policy()
     area.artifacts.append(Artifact(
         "audit/audit-policy.yaml", f"Audit Policy; copy to {POLICY_FILE} on every control-plane node.",

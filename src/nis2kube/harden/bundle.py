@@ -120,7 +120,7 @@ def _kustomization(resources: list[str], patches: list[Patch] | None = None) -> 
 class _Dumper(yaml.SafeDumper):
     """Block style, insertion order, literal blocks for multi-line strings, indented sequences."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: FBT001, FBT002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 

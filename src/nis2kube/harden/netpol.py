@@ -179,7 +179,7 @@ def _bound_service_accounts(inv: Inventory) -> set[tuple[str, str]]:
     return out
 
 
-def _workload_selector(w) -> dict:  # noqa: ANN001 - Workload
+def _workload_selector(w) -> dict:
     selector = (w.obj.get("spec") or {}).get("selector")
     if isinstance(selector, dict) and selector.get("matchLabels") and not selector.get("matchExpressions"):
         return {"matchLabels": {str(k): str(v) for k, v in sorted(selector["matchLabels"].items())}}
@@ -380,7 +380,7 @@ def prove(input_objects: list[dict], bundle_objects: list[dict], ctx: HardenCont
     result = verify_flows(build_model(inv), spec)
     covered = set(plan.covered)
 
-    def touches(gap) -> bool:  # noqa: ANN001 - netpol Gap
+    def touches(gap) -> bool:
         return any(e.namespace in covered for e in gap.sources + gap.destinations)
 
     return Proof(plan.covered, [g.describe() for g in result.excess if touches(g)],

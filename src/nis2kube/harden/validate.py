@@ -42,7 +42,7 @@ class Report:
         return not self.errors
 
 
-def _schema_root():  # noqa: ANN202 - importlib.resources Traversable
+def _schema_root():
     return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
 
 
@@ -151,7 +151,7 @@ def _schema_errors(validator: jsonschema.Validator, obj: object, prefix: str = "
     return out
 
 
-def _name_errors(obj: dict):  # noqa: ANN202 - generator of messages
+def _name_errors(obj: dict):
     meta = obj.get("metadata") or {}
     name = str(meta.get("name", ""))
     if not name or len(name) > 253 or not NAME.match(name):

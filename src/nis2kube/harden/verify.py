@@ -41,6 +41,7 @@ class Verification:
     new_failures: list[Finding]
     evidenced: list[Finding] = field(default_factory=list)  # not assessable before, passing after
     netpol: object | None = None  # the reachability proof, when the netpol area was generated
+    newly_visible: list[Finding] = field(default_factory=list)  # failures of checks that could not judge before
 
     @property
     def ok(self) -> bool:
@@ -108,7 +109,8 @@ def read_bundle(outdir: str) -> tuple[list[dict], dict[str, str]]:
         for patch in _load_kustomization(overlay).get("patches") or []:
             _apply_patch(objects, patch, overlay)
     evidence = {}
-    for option, rel in (("audit_policy", "audit/audit-policy.yaml"), ("apiserver_manifest", "audit/kube-apiserver.yaml")):
+    for option, rel in (("audit_policy", "audit/audit-policy.yaml"),
+                        ("apiserver_manifest", "audit/kube-apiserver.yaml")):
         path = os.path.join(outdir, *rel.split("/"))
         if os.path.isfile(path):
             evidence[option] = path
@@ -211,8 +213,13 @@ def verify(input_objects: list[dict], outdir: str, bundle: Bundle, config: Confi
             still.append(now.get(key(f), f))
         else:
             closed.append(proof)
-    new = [f for f in after.findings if f.status is Status.FAIL
-           and (key(f) not in was or was[key(f)].status is not Status.FAIL)]
+    # A check that could not judge the input at all (e.g. no flows.yaml before) is not regressed by the bundle
+    # that lets it judge: its failures are "newly visible", reported apart.
+    unjudged = {f.check for f in before.findings if f.status is Status.NOT_ASSESSED and f.resource is None}
+    failing = [f for f in after.findings if f.status is Status.FAIL
+               and (key(f) not in was or was[key(f)].status is not Status.FAIL)]
+    new = [f for f in failing if f.check not in unjudged]
+    visible = [f for f in failing if f.check in unjudged]
     evidenced = [f for f in after.findings if f.status is Status.PASS and key(f) in was
                  and was[key(f)].status is Status.NOT_ASSESSED]
     proof = None
@@ -220,4 +227,4 @@ def verify(input_objects: list[dict], outdir: str, bundle: Bundle, config: Confi
         from nis2kube.harden.netpol import prove
 
         proof = prove(input_objects, added, ctx)
-    return Verification(before, after, claimed, closed, still, new, evidenced, proof)
+    return Verification(before, after, claimed, closed, still, new, evidenced, proof, visible)
