@@ -107,7 +107,7 @@ def fixable(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.not_assessed(w, f"no vulnerability scan of image {raw}", container=name,
                                        evidence={"image": raw})
                 continue
-            found = {v.id: v for r in reports for v in r.at_or_above(threshold)}
+            found = {(v.id, v.package): v for r in reports for v in r.at_or_above(threshold)}
             if found:
                 clean = False
                 worst = sorted(found.values(), key=lambda v: (-SEVERITIES.index(v.severity), v.id))
@@ -120,7 +120,7 @@ def fixable(ctx: CheckContext) -> Iterator[Finding]:
                        f"{listed}{more}",
                     container=name, severity=Severity.CRITICAL if counts["CRITICAL"] else Severity.HIGH,
                     evidence={"image": raw, "matched_by": how, "reports": [r.source for r in reports],
-                              "vulnerabilities": [v.id for v in worst]},
+                              "vulnerabilities": sorted({v.id for v in worst})},
                 )
         if clean:
             yield ctx.passed(w, f"no fixable vulnerability at or above {threshold} in any scanned image")
