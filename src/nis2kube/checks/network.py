@@ -1,0 +1,418 @@
+"""Network segmentation: default-deny baselines, isolated workloads, allow-all rules, a CNI that enforces.
+
+Kubernetes NetworkPolicy semantics (networking.k8s.io/v1), exactly:
+- effective policyTypes: the listed ones; when the list is absent or empty, Ingress always, plus Egress only
+  when the policy has at least one egress rule (so `egress: []` without policyTypes does NOT isolate egress);
+- a pod is isolated in a direction once any policy selecting it has that type; policies are additive;
+- in a rule, an absent or empty from/to list means every peer, inside and outside the cluster; a peer with
+  namespaceSelector {} (and podSelector {} or none) means every pod of every namespace;
+- pods with hostNetwork are not subject to NetworkPolicy at all.
+Only networking.k8s.io NetworkPolicies are evaluated; CNI-specific kinds (Cilium, Calico, AdminNetworkPolicy)
+are named in the evidence when present, never silently credited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from nis2kube.checks.registry import CheckContext, check
+from nis2kube.findings import Finding, ResourceRef, Severity
+from nis2kube.images import parse_image
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import InvalidSelector, Selector, parse_selector
+from nis2kube.inventory.workloads import workloads
+
+NETWORK = ("art21.2.e", "ir2690.6.7", "ir2690.6.8")
+NP_GROUP = "networking.k8s.io"
+INGRESS, EGRESS = "Ingress", "Egress"
+PEERS = {INGRESS: "from", EGRESS: "to"}
+RULES = {INGRESS: "ingress", EGRESS: "egress"}
+OTHER_POLICY_KINDS = (("cilium.io", "CiliumNetworkPolicy"), ("cilium.io", "CiliumClusterwideNetworkPolicy"),
+                      ("crd.projectcalico.org", "GlobalNetworkPolicy"), ("crd.projectcalico.org", "NetworkPolicy"),
+                      ("projectcalico.org", "GlobalNetworkPolicy"), ("projectcalico.org", "NetworkPolicy"),
+                      ("policy.networking.k8s.io", "AdminNetworkPolicy"),
+                      ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    obj: dict
+    namespace: str
+    name: str
+    selector: Selector | None  # None: invalid podSelector (the API server would reject the policy)
+    error: str | None
+    types: frozenset[str]  # effective policyTypes
+    rules: Mapping[str, tuple]  # direction -> rules as written (only dict rules)
+
+    def covers(self, direction: str) -> bool:
+        return direction in self.types
+
+    @property
+    def selects_all(self) -> bool:
+        return self.selector is not None and self.selector.is_empty
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def parse_policy(obj: dict) -> Policy:
+    meta = obj["metadata"]
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    raw_selector = spec.get("podSelector")
+    selector, error = None, None
+    try:
+        # podSelector is a required non-pointer field: absent decodes as {} (every pod), never as "nothing"
+        selector = parse_selector({} if raw_selector is None else raw_selector)
+    except InvalidSelector as exc:
+        error = f"invalid podSelector: {exc}"
+    rules = {d: tuple(r for r in _list(spec.get(RULES[d])) if isinstance(r, Mapping)) for d in (INGRESS, EGRESS)}
+    declared = {t for t in _list(spec.get("policyTypes")) if t in (INGRESS, EGRESS)}
+    if not _list(spec.get("policyTypes")):
+        declared = {INGRESS} | ({EGRESS} if _list(spec.get("egress")) else set())
+    return Policy(obj, meta.get("namespace") or "default", str(meta.get("name", "")), selector, error,
+                  frozenset(declared), rules)  # fmt: skip
+
+
+def policies_by_namespace(inv: Inventory) -> dict[str, list[Policy]]:
+    def build() -> dict[str, list[Policy]]:
+        out: dict[str, list[Policy]] = defaultdict(list)
+        for obj in inv.objects("NetworkPolicy", NP_GROUP):
+            policy = parse_policy(obj)
+            out[policy.namespace].append(policy)
+        return dict(out)
+
+    return inv.cached("net:policies", build)
+
+
+def _is_everything(cidr: object) -> bool:
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def peer_reach(peer: object) -> str | None:
+    """'everyone' (any address), 'all-pods' (every pod of every namespace) or None (narrower)."""
+    if not isinstance(peer, Mapping):
+        return None
+    block = peer.get("ipBlock")
+    if isinstance(block, Mapping):
+        return "everyone" if _is_everything(block.get("cidr")) and not _list(block.get("except")) else None
+    ns_selector, pod_selector = peer.get("namespaceSelector"), peer.get("podSelector")
+    if ns_selector is None:
+        return None  # podSelector alone: pods of the policy's own namespace
+    try:
+        if parse_selector(ns_selector).is_empty and (pod_selector is None or parse_selector(pod_selector).is_empty):
+            return "all-pods"
+    except InvalidSelector:
+        return None
+    return None
+
+
+def rule_allows_all(rule: Mapping, direction: str) -> str | None:
+    """Why a rule allows every peer on every port, or None. A port list narrows it: not allow-all."""
+    if _list(rule.get("ports")):
+        return None
+    peers = rule.get(PEERS[direction])
+    where = "source" if direction == INGRESS else "destination"
+    if not _list(peers):
+        return f"any {where}, inside or outside the cluster, on any port (no `{PEERS[direction]}`)"
+    reaches = {peer_reach(p) for p in peers}
+    if "everyone" in reaches:
+        return f"any {where} address (ipBlock /0) on any port"
+    if "all-pods" in reaches:
+        return "every pod of every namespace (namespaceSelector {}) on any port"
+    return None
+
+
+def _namespace_subject(inv: Inventory, name: str) -> dict | ResourceRef:
+    return inv.get("Namespace", None, name) or ResourceRef("v1", "Namespace", None, name)
+
+
+def _on_namespace(ctx: CheckContext, finding: Finding, namespace: str) -> Finding:
+    """Namespace objects have no metadata.namespace: mark system namespaces by name so they are reported apart."""
+    return dataclasses.replace(finding, system=ctx.scan.is_system(namespace))
+
+
+def _unreadable(ctx: CheckContext) -> Finding | None:
+    reason = ctx.inv.unlisted_reason("NetworkPolicy", NP_GROUP)
+    if reason:
+        return ctx.not_assessed(None, f"NetworkPolicies could not be read ({reason})")
+    return None
+
+
+def _other_policies(inv: Inventory) -> list[str]:
+    return [f"{kind} ({len(inv.objects(kind, group))})" for group, kind in OTHER_POLICY_KINDS
+            if inv.objects(kind, group)]  # fmt: skip
+
+
+def _default_deny(ctx: CheckContext, direction: str) -> Iterator[Finding]:
+    blocked = _unreadable(ctx)
+    if blocked:
+        yield blocked
+        return
+    by_ns = policies_by_namespace(ctx.inv)
+    others = _other_policies(ctx.inv)
+    note = f" (not evaluated here: {', '.join(others)})" if others else ""
+    lower = direction.lower()
+    for ns in ctx.inv.namespaces():
+        subject = _namespace_subject(ctx.inv, ns)
+        pols = by_ns.get(ns, [])
+        baseline = [p for p in pols if p.selects_all and p.covers(direction)]
+        deny = [p for p in baseline if not p.rules[direction]]
+        if deny:
+            message = f"NetworkPolicy {deny[0].name} selects every pod and allows no {lower} by itself"
+            finding = ctx.passed(subject, message, evidence={"policies": [p.name for p in deny]})
+        elif baseline:
+            allows = [f"{p.name}: {len(p.rules[direction])} {lower} rule(s)"
+                      + "".join(f"; rule {i + 1} allows {why}" for i, r in enumerate(p.rules[direction])
+                                if (why := rule_allows_all(r, direction)))
+                      for p in baseline]  # fmt: skip
+            finding = ctx.fail(subject, f"the policies that select every pod for {lower} also allow traffic, "
+                                        f"so the baseline is not deny ({' | '.join(allows)}){note}",
+                               evidence={"policies": [p.name for p in baseline]})  # fmt: skip
+        else:
+            finding = ctx.fail(subject, f"no NetworkPolicy selects every pod with policyTypes covering {direction}"
+                                        f"{_why_not(pols, direction)}{note}",
+                               evidence={"policies": [p.name for p in pols], "other_policy_kinds": others})  # fmt: skip
+        yield _on_namespace(ctx, finding, ns)
+
+
+def _egress_trap(obj: dict) -> bool:
+    """`egress: []` written without policyTypes: the author meant deny-egress, the API defaults to [Ingress]."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    return spec.get("egress") == [] and not _list(spec.get("policyTypes"))
+
+
+def _why_not(pols: list[Policy], direction: str) -> str:
+    if not pols:
+        return " (the namespace has no NetworkPolicy)"
+    if direction == EGRESS:
+        trap = [p.name for p in pols if p.selects_all and not p.covers(EGRESS) and _egress_trap(p.obj)]
+        if trap:
+            return (f"; {', '.join(trap)} has an empty egress list but no policyTypes, which defaults to [Ingress]"
+                    " only: add policyTypes [Ingress, Egress]")
+    return f" ({len(pols)} NetworkPolicy(ies) here select only some pods or other directions)"
+
+
+@check(
+    id="net.default-deny-ingress",
+    title="Every namespace denies ingress by default",
+    severity=Severity.HIGH,
+    measures=NETWORK,
+    remediation="nis2kube harden netpol (a NetworkPolicy with podSelector {} and policyTypes [Ingress], no rules)",
+)
+def default_deny_ingress(ctx: CheckContext) -> Iterator[Finding]:
+    """Without a deny baseline every new pod is reachable from everywhere until someone writes a policy for it.
+    Other policies may add allowances on top: the baseline must still be a policy that allows nothing."""
+    yield from _default_deny(ctx, INGRESS)
+
+
+@check(
+    id="net.default-deny-egress",
+    title="Every namespace denies egress by default",
+    severity=Severity.MEDIUM,
+    measures=NETWORK,
+    remediation="nis2kube harden netpol (a NetworkPolicy with podSelector {} and policyTypes [Egress], no rules, "
+    "plus an allowance for DNS)",
+)
+def default_deny_egress(ctx: CheckContext) -> Iterator[Finding]:
+    """Egress control limits exfiltration and lateral movement from a compromised pod. policyTypes must name
+    Egress: a policy with `egress: []` and no policyTypes only isolates ingress."""
+    yield from _default_deny(ctx, EGRESS)
+
+
+@check(
+    id="net.workload-not-isolated",
+    title="Every workload is selected by a NetworkPolicy for ingress and egress",
+    severity=Severity.HIGH,
+    measures=NETWORK,
+    remediation="nis2kube harden netpol, or add a NetworkPolicy whose podSelector matches the pod template labels",
+)
+def workload_not_isolated(ctx: CheckContext) -> Iterator[Finding]:
+    """A pod no policy selects accepts and opens any connection. Matching uses the pod template labels with
+    exact label-selector semantics; hostNetwork pods are never isolated, whatever selects them."""
+    blocked = _unreadable(ctx)
+    if blocked:
+        yield blocked
+        return
+    by_ns = policies_by_namespace(ctx.inv)
+    for pols in by_ns.values():
+        for p in pols:
+            if p.error:
+                yield ctx.not_assessed(p.obj, f"NetworkPolicy {p.name}: {p.error}; the API server would reject it, "
+                                              "so it is ignored")  # fmt: skip
+    for w in workloads(ctx.inv):
+        if w.pod_spec.get("hostNetwork") is True:
+            yield ctx.fail(w, "uses hostNetwork: NetworkPolicies do not apply to it in either direction",
+                           evidence={"hostNetwork": True})
+            continue
+        selecting = [p for p in by_ns.get(w.namespace, [])
+                     if p.selector is not None and p.selector.matches(w.pod_labels)]  # fmt: skip
+        covered = {d: [p.name for p in selecting if p.covers(d)] for d in (INGRESS, EGRESS)}
+        missing = [d for d in (INGRESS, EGRESS) if not covered[d]]
+        evidence = {"ingress_policies": covered[INGRESS], "egress_policies": covered[EGRESS]}
+        if not missing:
+            yield ctx.passed(w, f"isolated for ingress ({', '.join(covered[INGRESS])}) and egress "
+                                f"({', '.join(covered[EGRESS])})", evidence=evidence)  # fmt: skip
+            continue
+        severity = None if INGRESS in missing else Severity.MEDIUM
+        what = " and ".join(d.lower() for d in missing)
+        yield ctx.fail(w, f"not isolated for {what}: no NetworkPolicy in {w.namespace} selects its pod labels "
+                          f"with policyTypes {' or '.join(missing)}", severity=severity, evidence=evidence)  # fmt: skip
+
+
+@check(
+    id="net.allow-all-rule",
+    title="No NetworkPolicy rule allows every peer on every port",
+    severity=Severity.HIGH,
+    measures=NETWORK,
+    remediation="Name the peers (podSelector / namespaceSelector with labels, narrow ipBlock) and the ports.",
+)
+def allow_all_rule(ctx: CheckContext) -> Iterator[Finding]:
+    """`ingress: [{}]`, a rule without from/to, namespaceSelector {} (every pod in the cluster) or ipBlock
+    0.0.0.0/0 or ::/0 without except undo the segmentation for the pods the policy selects. A rule narrowed
+    by ports is not allow-all. Rules of a direction outside the effective policyTypes have no effect and are
+    not judged."""
+    blocked = _unreadable(ctx)
+    if blocked:
+        yield blocked
+        return
+    for pols in policies_by_namespace(ctx.inv).values():
+        for p in pols:
+            found = [(d, i, why) for d in (INGRESS, EGRESS) if p.covers(d)
+                     for i, r in enumerate(p.rules[d]) if (why := rule_allows_all(r, d))]  # fmt: skip
+            if not found:
+                yield ctx.passed(p.obj, f"NetworkPolicy {p.name} has no allow-all rule")
+                continue
+            external = any("inside or outside" in why or "/0" in why for _, _, why in found)
+            yield ctx.fail(p.obj, f"NetworkPolicy {p.name}: " + "; ".join(
+                f"{d.lower()} rule {i + 1} allows {why}" for d, i, why in found),
+                severity=None if external else Severity.MEDIUM,
+                evidence={"rules": [{"direction": d, "index": i, "allows": why} for d, i, why in found]})  # fmt: skip
+
+
+@check(
+    id="net.host-network",
+    title="Workloads do not use the host network",
+    severity=Severity.HIGH,
+    measures=NETWORK,
+    remediation="Remove hostNetwork: true; expose the workload through a Service (NodePort/LoadBalancer) instead.",
+)
+def host_network(ctx: CheckContext) -> Iterator[Finding]:
+    """A hostNetwork pod shares the node's network stack: no NetworkPolicy applies to it and it can reach
+    node-local services (kubelet, metadata endpoints)."""
+    for w in workloads(ctx.inv):
+        if w.pod_spec.get("hostNetwork") is True:
+            yield ctx.fail(w, "uses hostNetwork: NetworkPolicies cannot isolate it and it sees the node's interfaces")
+        else:
+            yield ctx.passed(w, "uses the pod network")
+
+
+# ---- CNI -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CniEvidence:
+    engine: str
+    enforces: bool
+    where: str  # DaemonSet display
+    why: str
+
+
+def _args(container: Mapping) -> list[str]:
+    return [str(a) for key in ("command", "args") for a in _list(container.get(key))]
+
+
+def _flag(container: Mapping, name: str) -> str | None:
+    """Value of a --name=value / --name value flag in command+args, None when absent."""
+    args = _args(container)
+    for i, arg in enumerate(args):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}":
+            return args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("-") else "true"
+    return None
+
+
+def classify_container(container: Mapping) -> tuple[str, bool, str] | None:
+    """(engine, enforces NetworkPolicy, why) for a container of a known CNI / policy agent, else None."""
+    image = parse_image(str(container.get("image", "")))
+    repo = image.repository.lower()
+    last = repo.rsplit("/", 1)[-1]
+    if "cilium" in repo and "operator" not in last:
+        return "cilium", True, f"cilium agent ({image.raw})"
+    if "calico" in repo and "node" in last:
+        return "calico", True, f"calico/node runs Felix, which enforces policies ({image.raw})"
+    if "antrea" in last:
+        return "antrea", True, f"antrea agent ({image.raw})"
+    if "weave-npc" in last:
+        return "weave", True, f"weave-npc enforces policies ({image.raw})"
+    if "weave-kube" in last:
+        return "weave", False, f"weave-kube without the weave-npc container does not enforce ({image.raw})"
+    if "kube-router" in last:
+        firewall = _flag(container, "run-firewall")
+        if firewall is not None and firewall.lower() == "false":
+            return "kube-router", False, f"kube-router runs with --run-firewall=false ({image.raw})"
+        return "kube-router", True, f"kube-router network policy controller ({image.raw})"
+    if "aws-network-policy-agent" in last:
+        enabled = (_flag(container, "enable-network-policy") or "false").lower() == "true"
+        return "aws-vpc-cni", enabled, f"aws-network-policy-agent with --enable-network-policy={str(enabled).lower()}"
+    if "amazon-k8s-cni" in last:
+        return "aws-vpc-cni", False, f"amazon VPC CNI alone does not enforce ({image.raw})"
+    if "azure-npm" in last:
+        return "azure-npm", True, f"Azure Network Policy Manager ({image.raw})"
+    if "flannel" in last:
+        return "flannel", False, f"flannel provides connectivity only, it does not enforce NetworkPolicy ({image.raw})"
+    return None
+
+
+def cni_evidence(inv: Inventory) -> list[CniEvidence]:
+    out = []
+    for w in workloads(inv):
+        if w.kind != "DaemonSet":
+            continue
+        for _, container in w.containers():
+            found = classify_container(container)
+            if found:
+                out.append(CniEvidence(found[0], found[1], w.ref.display, found[2]))
+    return out
+
+
+@check(
+    id="net.cni-enforces-policies",
+    title="The cluster network plugin enforces NetworkPolicies",
+    severity=Severity.CRITICAL,
+    measures=NETWORK,
+    remediation="Run a policy-enforcing CNI (Calico, Cilium, Antrea, ...) or add one beside flannel (canal); "
+    "until then every NetworkPolicy is ignored.",
+)
+def cni_enforces_policies(ctx: CheckContext) -> Iterator[Finding]:
+    """NetworkPolicy objects are only data: without an enforcing plugin they change nothing. Judged from the
+    CNI DaemonSets' images anywhere in the input; canal (flannel + calico/node) enforces."""
+    reason = ctx.inv.unlisted_reason("DaemonSet", "apps")
+    if reason:
+        yield ctx.not_assessed(None, f"DaemonSets could not be read ({reason}); the CNI is unknown")
+        return
+    evidence = cni_evidence(ctx.inv)
+    details = {"cni": [{"engine": e.engine, "enforces": e.enforces, "daemonset": e.where, "why": e.why}
+                       for e in evidence]}  # fmt: skip
+    enforcing = [e for e in evidence if e.enforces]
+    if enforcing:
+        engines = sorted({e.engine for e in enforcing})
+        if {"flannel", "calico"} <= {e.engine for e in evidence}:
+            engines = [*engines, "(canal: flannel + calico)"]
+        where = sorted({e.where for e in enforcing})
+        yield ctx.passed(None, f"NetworkPolicies are enforced by {', '.join(engines)} ({', '.join(where)})",
+                         evidence=details)
+    elif evidence:
+        yield ctx.fail(None, "no policy-enforcing network plugin found, so NetworkPolicies have no effect: "
+                             + "; ".join(f"{e.where} ({e.engine}): {e.why}" for e in evidence), evidence=details)
+    else:
+        yield ctx.not_assessed(None, "no CNI DaemonSet in the input (include kube-system, or the plugin's namespace, "
+                                     "in the scan); cannot tell whether NetworkPolicies are enforced")

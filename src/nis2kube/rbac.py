@@ -1,0 +1,379 @@
+"""An offline RBAC model: roles (aggregation resolved), bindings, subjects, and what a rule allows.
+
+The semantics follow the upstream RBAC authorizer (k8s.io/kubernetes plugin/pkg/auth/authorizer/rbac):
+
+- a rule matches a request when its verbs, apiGroups and resources match (`*` matches anything; a resource
+  `*/<sub>` matches that subresource of any resource) and, when resourceNames is set, the object's name is
+  listed (so a rule with resourceNames never authorises an unnamed request such as `create`);
+- nonResourceURLs (`/healthz`, `/api/*` prefix form) only take effect through a ClusterRoleBinding;
+- a RoleBinding grants its role, even a ClusterRole, only inside the binding's namespace, and therefore never
+  grants anything on cluster-scoped resources (nodes, clusterroles, users, ...);
+- a ServiceAccount subject without a namespace in a RoleBinding means the binding's namespace;
+- an aggregated ClusterRole's rules are the union of the rules of every other ClusterRole matching any of its
+  clusterRoleSelectors (transitively, as the aggregation controller converges). The role's own rules are kept:
+  in a dump they are the controller's last result, in manifests they are usually empty.
+
+The model is built once per inventory (`rbac_model`) and is reused by the rbac checks, hardening and who-can.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import InvalidSelector, labels_of, parse_selector
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+CLUSTER_ADMIN = "cluster-admin"
+# Groups every (authenticated / anonymous / service-account) identity is in: bindings to them reach everyone.
+EVERYONE_GROUPS = frozenset({"system:authenticated", "system:unauthenticated", "system:serviceaccounts"})
+ANONYMOUS_USER = "system:anonymous"
+SA_USER_PREFIX = "system:serviceaccount:"
+SA_GROUP_PREFIX = "system:serviceaccounts:"
+BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
+
+
+def _strings(value: object) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(str(v) for v in value if isinstance(v, str | int | float) and not isinstance(v, bool))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One PolicyRule; `source` is the role it was written in (differs from the holder after aggregation)."""
+
+    verbs: frozenset[str]
+    api_groups: frozenset[str]
+    resources: frozenset[str]
+    resource_names: frozenset[str]
+    non_resource_urls: frozenset[str]
+    source: str
+
+    @classmethod
+    def parse(cls, raw: object, source: str) -> Rule | None:
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(
+            verbs=_strings(raw.get("verbs")),
+            api_groups=_strings(raw.get("apiGroups")),
+            resources=_strings(raw.get("resources")),
+            resource_names=_strings(raw.get("resourceNames")),
+            non_resource_urls=_strings(raw.get("nonResourceURLs")),
+            source=source,
+        )
+
+    def verb_matches(self, verb: str) -> bool:
+        return "*" in self.verbs or verb in self.verbs
+
+    def resource_matches(self, verb: str, group: str, resource: str) -> bool:
+        """Verb, apiGroup and resource ("pods" or "pods/exec") match; resourceNames is NOT considered here."""
+        if not self.verb_matches(verb) or not ("*" in self.api_groups or group in self.api_groups):
+            return False
+        subresource = resource.split("/", 1)[1] if "/" in resource else ""
+        for granted in self.resources:
+            if granted in ("*", resource):
+                return True
+            if subresource and granted == f"*/{subresource}":
+                return True
+        return False
+
+    def allows(self, verb: str, group: str, resource: str, name: str = "") -> bool:
+        """The exact authorizer decision for a request on one resource (name "" = unnamed request)."""
+        if not self.resource_matches(verb, group, resource):
+            return False
+        return not self.resource_names or name in self.resource_names
+
+    def allows_url(self, verb: str, path: str) -> bool:
+        if not self.verb_matches(verb):
+            return False
+        for url in self.non_resource_urls:
+            if url == "*" or url == path or (url.endswith("*") and path.startswith(url[:-1])):
+                return True
+        return False
+
+    @property
+    def wildcards(self) -> tuple[str, ...]:
+        """The fields of this rule that hold `*`."""
+        fields = (("verbs", self.verbs), ("apiGroups", self.api_groups), ("resources", self.resources),
+                  ("nonResourceURLs", self.non_resource_urls))  # fmt: skip
+        return tuple(name for name, values in fields if "*" in values)
+
+    def describe(self) -> str:
+        def fmt(values: frozenset[str]) -> str:
+            return "[" + ",".join(f'"{v}"' if v == "" else v for v in sorted(values)) + "]"
+
+        parts = [f"verbs={fmt(self.verbs)}"]
+        if self.non_resource_urls:
+            parts.append(f"nonResourceURLs={fmt(self.non_resource_urls)}")
+        if self.api_groups or self.resources:
+            parts += [f"apiGroups={fmt(self.api_groups)}", f"resources={fmt(self.resources)}"]
+        if self.resource_names:
+            parts.append(f"resourceNames={fmt(self.resource_names)}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    kind: str  # Role or ClusterRole
+    namespace: str | None
+    name: str
+    obj: dict | None  # None for the built-in cluster-admin when the input does not contain it
+    rules: tuple[Rule, ...]
+    aggregated_from: tuple[str, ...] = ()  # names of the ClusterRoles whose rules were aggregated in
+
+    @property
+    def display(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    @property
+    def builtin(self) -> bool:
+        """A default role the API server bootstraps (labelled so), or a `system:` ClusterRole."""
+        if self.obj is None:
+            return True
+        labels = labels_of(self.obj)
+        return labels.get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1] or (
+            self.kind == "ClusterRole" and self.name.startswith("system:")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: str  # User, Group, ServiceAccount
+    name: str
+    namespace: str | None = None  # ServiceAccounts only
+
+    @property
+    def display(self) -> str:
+        if self.kind == "ServiceAccount":
+            return f"ServiceAccount {self.namespace}/{self.name}"
+        return f"{self.kind} {self.name}"
+
+    @property
+    def service_account(self) -> tuple[str, str] | None:
+        """(namespace, name) when this subject is one ServiceAccount (also in its `system:serviceaccount:` form)."""
+        if self.kind == "ServiceAccount" and self.namespace:
+            return self.namespace, self.name
+        if self.kind == "User" and self.name.startswith(SA_USER_PREFIX):
+            ns, _, name = self.name[len(SA_USER_PREFIX):].partition(":")
+            if ns and name:
+                return ns, name
+        return None
+
+    @property
+    def is_everyone(self) -> bool:
+        """Reaches every identity of a kind: all authenticated users, anonymous, all service accounts."""
+        if self.kind == "Group":
+            return self.name in EVERYONE_GROUPS or self.name.startswith(SA_GROUP_PREFIX)
+        return self.kind == "User" and self.name == ANONYMOUS_USER
+
+    def is_system(self, system_namespaces: Iterable[str]) -> bool:
+        """A control-plane identity: `system:` users/groups (not the everyone groups), SAs of system namespaces."""
+        if self.is_everyone:
+            return False
+        sa = self.service_account
+        if sa is not None:
+            return sa[0] in set(system_namespaces)
+        return self.name.startswith("system:")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One binding: its role (None when the input lacks it) given to its subjects within `scope`."""
+
+    binding: dict
+    role_kind: str
+    role_name: str
+    role: Role | None
+    subjects: tuple[Subject, ...]
+    scope: str | None  # the RoleBinding's namespace; None = cluster-wide (ClusterRoleBinding)
+
+    @property
+    def binding_display(self) -> str:
+        meta = self.binding.get("metadata") or {}
+        ns = meta.get("namespace")
+        kind = self.binding.get("kind", "")
+        return f"{kind}/{ns}/{meta.get('name', '')}" if ns else f"{kind}/{meta.get('name', '')}"
+
+    @property
+    def role_display(self) -> str:
+        if self.role is not None:
+            return self.role.display
+        return f"{self.role_kind}/{self.scope}/{self.role_name}" if self.role_kind == "Role" else (
+            f"{self.role_kind}/{self.role_name}"
+        )
+
+    def covers(self, namespace: str | None) -> bool:
+        """Does this grant reach objects in `namespace` (None = cluster-scoped objects)?"""
+        if self.scope is None:
+            return True
+        return namespace is not None and namespace == self.scope
+
+
+def _builtin_cluster_admin() -> Role:
+    """cluster-admin as every API server bootstraps it, for inputs that bind it without containing it."""
+    src = f"ClusterRole/{CLUSTER_ADMIN}"
+    rules = (
+        Rule(frozenset("*"), frozenset("*"), frozenset("*"), frozenset(), frozenset(), src),
+        Rule(frozenset("*"), frozenset(), frozenset(), frozenset(), frozenset("*"), src),
+    )
+    return Role("ClusterRole", None, CLUSTER_ADMIN, None, rules)
+
+
+class RbacModel:
+    """Roles by (kind, namespace, name), grants, and the problems met while reading them."""
+
+    def __init__(self) -> None:
+        self.roles: dict[tuple[str, str | None, str], Role] = {}
+        self.grants: list[Grant] = []
+        self.problems: list[tuple[dict, str]] = []  # (object, what is wrong)
+        self._by_role: dict[tuple[str, str | None, str], list[Grant]] = defaultdict(list)
+        self._by_sa: dict[tuple[str, str], list[Grant]] = defaultdict(list)
+
+    def role(self, kind: str, namespace: str | None, name: str) -> Role | None:
+        return self.roles.get((kind, namespace if kind == "Role" else None, name))
+
+    def grants_of(self, role: Role) -> list[Grant]:
+        return self._by_role.get((role.kind, role.namespace, role.name), [])
+
+    def grants_for_service_account(self, namespace: str, name: str) -> list[Grant]:
+        """Bindings naming this ServiceAccount itself (not the groups every SA is in)."""
+        return self._by_sa.get((namespace, name), [])
+
+    def aggregated_into(self, role: Role) -> list[Role]:
+        """The aggregated ClusterRoles this role's rules flow into."""
+        if role.kind != "ClusterRole":
+            return []
+        return [r for r in self.roles.values() if role.name in r.aggregated_from]
+
+    def _add_grant(self, grant: Grant) -> None:
+        self.grants.append(grant)
+        if grant.role is not None:
+            self._by_role[(grant.role.kind, grant.role.namespace, grant.role.name)].append(grant)
+        for subject in grant.subjects:
+            sa = subject.service_account
+            if sa is not None:
+                self._by_sa[sa].append(grant)
+
+
+def rbac_model(inv: Inventory) -> RbacModel:
+    """The RBAC model of an inventory, built once."""
+    return inv.cached("rbac-model", lambda: build_model(inv))
+
+
+def build_model(inv: Inventory) -> RbacModel:
+    model = RbacModel()
+    for obj in inv.objects("Role", RBAC_GROUP):
+        meta = obj["metadata"]
+        role = Role("Role", meta.get("namespace"), str(meta.get("name", "")), obj, _rules(obj, model))
+        model.roles[("Role", role.namespace, role.name)] = role
+    for role in _cluster_roles(inv, model):
+        model.roles[("ClusterRole", None, role.name)] = role
+    model.roles.setdefault(("ClusterRole", None, CLUSTER_ADMIN), _builtin_cluster_admin())
+    for obj in inv.objects("ClusterRoleBinding", RBAC_GROUP):
+        grant = _grant(obj, None, model)
+        if grant is not None:
+            model._add_grant(grant)
+    for obj in inv.objects("RoleBinding", RBAC_GROUP):
+        grant = _grant(obj, obj["metadata"].get("namespace") or "default", model)
+        if grant is not None:
+            model._add_grant(grant)
+    return model
+
+
+def _display(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{obj.get('kind')}/{ns}/{meta.get('name', '')}" if ns else f"{obj.get('kind')}/{meta.get('name', '')}"
+
+
+def _rules(obj: dict, model: RbacModel) -> tuple[Rule, ...]:
+    raw = obj.get("rules") or []
+    if not isinstance(raw, list):
+        model.problems.append((obj, "rules is not a list; the role is read as granting nothing"))
+        return ()
+    source = _display(obj)
+    rules = tuple(r for r in (Rule.parse(item, source) for item in raw) if r is not None)
+    if len(rules) != len(raw):
+        model.problems.append((obj, "a rule that is not a mapping was ignored"))
+    return rules
+
+
+def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
+    """ClusterRoles with aggregation resolved to a fixpoint (aggregated roles may aggregate aggregated roles)."""
+    objs = inv.objects("ClusterRole", RBAC_GROUP)
+    own: dict[str, tuple[Rule, ...]] = {}
+    labels: dict[str, dict[str, str]] = {}
+    selectors: dict[str, list] = {}
+    for obj in objs:
+        name = str(obj["metadata"].get("name", ""))
+        own[name] = _rules(obj, model)
+        labels[name] = labels_of(obj)
+        rule = obj.get("aggregationRule")
+        if isinstance(rule, Mapping) and rule.get("clusterRoleSelectors") is not None:
+            parsed = []
+            raw_selectors = rule.get("clusterRoleSelectors")
+            for raw in raw_selectors if isinstance(raw_selectors, list) else []:
+                try:
+                    parsed.append(parse_selector(raw))
+                except InvalidSelector as exc:
+                    model.problems.append((obj, f"invalid clusterRoleSelector ignored: {exc}"))
+            selectors[name] = parsed
+    # Which roles feed each aggregated role (the controller skips the aggregated role itself).
+    sources: dict[str, list[str]] = {
+        name: sorted(other for other in own if other != name and any(s.matches(labels[other]) for s in sels))
+        for name, sels in selectors.items()
+    }
+    resolved: dict[str, dict[Rule, None]] = {name: dict.fromkeys(own[name]) for name in own}
+    changed = True
+    rounds = 0
+    while changed and rounds <= len(sources):  # each round extends chains by one hop; bounded by their count
+        changed = False
+        rounds += 1
+        for name, feeding in sources.items():
+            for other in feeding:
+                for rule in list(resolved[other]):
+                    if rule not in resolved[name]:
+                        resolved[name][rule] = None
+                        changed = True
+    out = []
+    for obj in objs:
+        name = str(obj["metadata"].get("name", ""))
+        out.append(Role("ClusterRole", None, name, obj, tuple(resolved[name]), tuple(sources.get(name, ()))))
+    return out
+
+
+def _grant(obj: dict, scope: str | None, model: RbacModel) -> Grant | None:
+    ref = obj.get("roleRef")
+    if not isinstance(ref, Mapping) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
+        model.problems.append((obj, "roleRef is missing or names neither a Role nor a ClusterRole"))
+        return None
+    kind, name = str(ref["kind"]), str(ref["name"])
+    if kind == "Role" and scope is None:
+        model.problems.append((obj, "a ClusterRoleBinding cannot reference a Role"))
+        return None
+    subjects = []
+    raw_subjects = obj.get("subjects") or []
+    for raw in raw_subjects if isinstance(raw_subjects, list) else []:
+        subject = _subject(raw, scope)
+        if subject is None:
+            model.problems.append((obj, f"subject {raw!r} is not a User, Group or ServiceAccount; ignored"))
+        else:
+            subjects.append(subject)
+    role = model.role(kind, scope, name)
+    return Grant(obj, kind, name, role, tuple(subjects), scope)
+
+
+def _subject(raw: object, scope: str | None) -> Subject | None:
+    if not isinstance(raw, Mapping) or not raw.get("name"):
+        return None
+    kind, name = raw.get("kind"), str(raw["name"])
+    if kind == "ServiceAccount":
+        namespace = raw.get("namespace") or scope  # RoleBinding: defaults to the binding's namespace
+        return Subject(kind, name, str(namespace)) if namespace else None
+    if kind in ("User", "Group"):
+        return Subject(kind, name)
+    return None
