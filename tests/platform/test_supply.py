@@ -1,0 +1,249 @@
+"""supply.*: SBOM formats from the corpus, SBOM coverage per image, signature-verification policy coverage."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SHARED, inventory_from_yaml, run_check, statuses
+from nis2kube.checks.registry import InputError
+from nis2kube.findings import Status
+from nis2kube.sbom import load_sbom, load_sboms, parse_sbom
+
+CORPORA = SHARED / "corpora"
+SYFT = CORPORA / "sbom-examples" / "syft" / "syft" / "format"
+TRIVY_SBOM = CORPORA / "trivy-golden" / "integration" / "testdata" / "fixtures" / "sbom"
+OPERATOR = CORPORA / "trivy-operator" / "docs-extracted-examples"
+CENTOS = "ghcr.io/aquasecurity/trivy-test-images:centos-7"
+
+pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not beside the project")
+
+
+def deployment(name: str, *images: str, namespace: str = "default") -> str:
+    containers = "\n".join(f"      - {{name: c{i}, image: \"{img}\"}}" for i, img in enumerate(images))
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+{containers}
+---
+"""
+
+
+# ---- SBOM reading -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, fmt, components", [
+    (SYFT / "cyclonedxjson/testdata/identify/1.6.json", "CycloneDX 1.6 JSON", 1),
+    (SYFT / "cyclonedxxml/testdata/identify/1.3.xml", "CycloneDX 1.3 XML", 1),
+    (SYFT / "spdxjson/testdata/identify/2.3.json", "SPDX-2.3 JSON", 2),
+    (SYFT / "spdxjson/testdata/identify/3.0.json", "SPDX-3 JSON-LD", 1),
+    (SYFT / "spdxtagvalue/testdata/identify/2.2.sbom", "SPDX-2.2 tag-value", 2),
+    (SYFT / "testdata/alpine-syft.json", "syft JSON", 14),
+    (CORPORA / "sbom-examples/cyclonedx-bom-examples/SBOM/laravel-7.12.0/bom.1.4.json", "CycloneDX 1.4 JSON", 62),
+])
+def test_formats_are_detected_from_content(path, fmt, components):
+    sbom = load_sbom(str(path))
+    assert (sbom.format, sbom.components) == (fmt, components)
+
+
+@pytest.mark.parametrize("name", ["centos-7-cyclonedx.json", "centos-7-spdx.json", "centos-7-spdx.txt",
+                                  "centos-7-cyclonedx.intoto.jsonl"])
+def test_trivy_sboms_name_their_image(name):
+    sbom = load_sbom(str(TRIVY_SBOM / name))
+    assert "ghcr.io/aquasecurity/trivy-test-images" in {i.name for i in sbom.images} or name.endswith("jsonl")
+    assert sbom.purls and all(p.startswith("pkg:") for p in sbom.purls)
+
+
+def test_in_toto_subject_gives_the_digest_with_docker_hub_alias_normalised():
+    sbom = load_sbom(str(TRIVY_SBOM / "centos-7-cyclonedx.intoto.jsonl"))
+    digests = {(i.name, i.digest) for i in sbom.images if i.digest}
+    assert ("docker.io/library/centos",
+            "sha256:be65f488b7764ad3638f236b7b515b3678369a5124c47b8d32916d6487418ea4") in digests
+
+
+def test_syft_image_sbom_names_user_input_and_manifest_digest():
+    sbom = load_sbom(str(SYFT / "testdata/alpine-syft.json"))
+    assert {(i.name, i.tag) for i in sbom.images} >= {("docker.io/library/alpine", "latest")}
+    assert any(i.digest and i.digest.startswith("sha256:69704ef3") for i in sbom.images)
+
+
+@pytest.mark.parametrize("path", [SYFT / "cyclonedxjson/testdata/bad-sbom", SYFT / "spdxtagvalue/testdata/bad-sbom",
+                                  SYFT / "spdxjson/testdata/spdx/bad/bad-sbom"])
+def test_bad_sboms_are_refused_naming_the_file(path):
+    with pytest.raises(InputError, match="not an SBOM") as err:
+        load_sbom(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_xml_with_entities_is_refused_and_other_json_is_not_an_sbom(tmp_path):
+    bomb = b'<?xml version="1.0"?><!DOCTYPE bom [<!ENTITY a "aaaa">]><bom xmlns="http://cyclonedx.org/schema/bom/1.5">&a;</bom>'
+    with pytest.raises(InputError, match="DTD"):
+        parse_sbom(bomb, "bomb.xml")
+    with pytest.raises(InputError, match="JSON but not an SBOM"):
+        parse_sbom(b'{"apiVersion": "v1"}', "x.json")
+    with pytest.raises(InputError, match="not a CycloneDX BOM"):
+        parse_sbom(b"<html/>", "x.html")
+    with pytest.raises(InputError, match="cannot read"):
+        load_sbom(str(tmp_path / "missing.json"))
+
+
+def test_image_equals_file_names_an_sbom_that_does_not_say_its_image():
+    path = str(SYFT / "cyclonedxjson/testdata/identify/1.6.json")
+    [sbom] = load_sboms([f"registry.plant.example/ot/line-analytics:5.1.0={path}"])
+    assert [i.name for i in sbom.images] == ["registry.plant.example/ot/line-analytics"]
+
+
+# ---- supply.sbom-coverage -----------------------------------------------------------------------------
+
+
+def test_sbom_coverage_per_container():
+    inv = inventory_from_yaml(deployment("hist", CENTOS, "redis:7"))
+    findings = run_check("supply.sbom-coverage", inv, inputs={"sbom": [str(TRIVY_SBOM / "centos-7-spdx.txt")]})
+    assert statuses(findings) == {"Deployment/default/hist[c0]": Status.PASS,
+                                  "Deployment/default/hist[c1]": Status.FAIL}
+    assert "SPDX-2.2 tag-value" in findings[0].message
+
+
+def test_sbom_coverage_from_operator_sbom_report():
+    pod = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver-kind-control-plane
+  namespace: kube-system
+  labels: {component: kube-apiserver}
+spec: {containers: [{name: kube-apiserver, image: "k8s.gcr.io/kube-apiserver:v1.21.1"}]}
+---
+"""
+    inv = inventory_from_yaml(pod + (OPERATOR / "sbom-report-0.yaml").read_text())
+    [finding] = run_check("supply.sbom-coverage", inv)
+    assert finding.status is Status.PASS and "SbomReport" in finding.message
+
+
+def test_no_sbom_evidence_is_not_assessed_and_unnamed_sbom_says_how_to_name_it():
+    inv = inventory_from_yaml(deployment("a", "nginx:1.27"))
+    [none] = run_check("supply.sbom-coverage", inv)
+    assert none.status is Status.NOT_ASSESSED and "--sbom" in none.message
+    unnamed = str(SYFT / "cyclonedxjson/testdata/identify/1.6.json")
+    [hint] = run_check("supply.sbom-coverage", inv, inputs={"sbom": [unnamed]})
+    assert hint.status is Status.NOT_ASSESSED and "IMAGE=FILE" in hint.message
+
+
+# ---- supply.signature-policy --------------------------------------------------------------------------
+
+
+def verify_policy(refs: list[str], action: str = "Enforce", kind: str = "ClusterPolicy", namespace: str = "",
+                  extra: str = "") -> str:
+    meta_ns = f", namespace: {namespace}" if namespace else ""
+    return f"""
+apiVersion: kyverno.io/v1
+kind: {kind}
+metadata: {{name: verify-signatures{meta_ns}}}
+spec:
+  validationFailureAction: {action}
+  rules:
+    - name: cosign
+      match:
+        any:
+          - resources: {{kinds: [Pod]}}
+{extra}
+      verifyImages:
+        - imageReferences: [{", ".join(refs)}]
+          attestors: [{{entries: [{{keys: {{publicKeys: "-----BEGIN PUBLIC KEY-----"}}}}]}}]
+---
+"""
+
+
+def test_enforced_policy_covers_registry_and_others_fail():
+    inv = inventory_from_yaml(deployment("api", "registry.plant.example/mes/api:7.3.2", "quay.io/x/y:1")
+                              + verify_policy(['"registry.plant.example/*"']))
+    findings = run_check("supply.signature-policy", inv)
+    assert statuses(findings) == {"Deployment/default/api[c0]": Status.PASS, "Deployment/default/api[c1]": Status.FAIL}
+    assert "quay.io" in findings[1].message
+
+
+def test_audit_mode_is_reported_as_not_refusing():
+    inv = inventory_from_yaml(deployment("api", "registry.plant.example/mes/api:7.3.2")
+                              + verify_policy(['"registry.plant.example/*"'], action="Audit"))
+    [finding] = run_check("supply.signature-policy", inv)
+    assert finding.status is Status.FAIL and "Audit mode" in finding.message
+
+
+def test_per_rule_failure_action_overrides_the_policy_default():
+    policy = verify_policy(['"registry.plant.example/*"'], action="Audit").replace(
+        "- imageReferences:", "- failureAction: Enforce\n          imageReferences:")
+    inv = inventory_from_yaml(deployment("api", "registry.plant.example/mes/api:7.3.2") + policy)
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
+
+
+@pytest.mark.parametrize("image", ["nginx:1.27", "docker.io/library/nginx:1.27", "index.docker.io/nginx:1.27"])
+def test_docker_hub_images_match_docker_io_patterns(image):
+    inv = inventory_from_yaml(deployment("web", image) + verify_policy(['"docker.io/library/nginx*"']))
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
+
+
+def test_namespaced_policy_and_exclusions_limit_coverage():
+    docs = (deployment("a", "registry.plant.example/a:1", namespace="mes")
+            + deployment("b", "registry.plant.example/b:1", namespace="scada")
+            + verify_policy(['"registry.plant.example/*"'], kind="Policy", namespace="mes"))
+    assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs))) == {
+        "Deployment/mes/a[c0]": Status.PASS, "Deployment/scada/b[c0]": Status.FAIL}
+    exclude = "      exclude:\n        any:\n          - resources: {namespaces: [scada]}"
+    docs = (deployment("a", "registry.plant.example/a:1", namespace="mes")
+            + deployment("b", "registry.plant.example/b:1", namespace="scada")
+            + verify_policy(['"registry.plant.example/*"'], extra=exclude))
+    assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs))) == {
+        "Deployment/mes/a[c0]": Status.PASS, "Deployment/scada/b[c0]": Status.FAIL}
+
+
+def test_skip_image_references_are_not_covered():
+    skip = '- skipImageReferences: ["registry.plant.example/mirror/*"]\n          imageReferences:'
+    policy = verify_policy(['"registry.plant.example/*"']).replace("- imageReferences:", skip)
+    inv = inventory_from_yaml(deployment("a", "registry.plant.example/mirror/busybox:1.36") + policy)
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.FAIL]
+
+
+def test_sigstore_policy_applies_only_to_opted_in_namespaces():
+    cip = """
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: plant}
+spec:
+  images: [{glob: "registry.plant.example/**"}]
+  authorities: [{keyless: {url: "https://fulcio.sigstore.dev"}}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: mes, labels: {policy.sigstore.dev/include: "true"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: scada}
+---
+"""
+    docs = (deployment("a", "registry.plant.example/mes/a:1", namespace="mes")
+            + deployment("b", "registry.plant.example/b:1", namespace="scada") + cip)
+    assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs))) == {
+        "Deployment/mes/a[c0]": Status.PASS, "Deployment/scada/b[c0]": Status.FAIL}
+
+
+def test_no_policy_engine_in_an_offline_dump_is_not_assessed_but_kyverno_without_verify_fails():
+    [finding] = run_check("supply.signature-policy", inventory_from_yaml(deployment("a", "nginx:1.27")))
+    assert finding.status is Status.NOT_ASSESSED
+    validate_only = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: require-limits}
+spec:
+  validationFailureAction: Enforce
+  rules: [{name: limits, match: {any: [{resources: {kinds: [Pod]}}]}, validate: {pattern: {spec: {}}}}]
+---
+"""
+    findings = run_check("supply.signature-policy", inventory_from_yaml(deployment("a", "nginx:1.27") + validate_only))
+    assert [f.status for f in findings] == [Status.FAIL]
