@@ -95,9 +95,10 @@ def answers(model: Model, src: Target, dst: Target, port: PortRef | None) -> lis
         for s in src.endpoints:
             out.append(_external_answer(model, s, dst.addresses, "egress", dst.label, port))
     else:
+        wildcard = len(src.endpoints) > 1 or len(dst.endpoints) > 1
         for s in src.endpoints:
             for d in dst.endpoints:
-                if s is not d:
+                if not (wildcard and s is d):  # ns/* to ns/*: skip each workload to itself
                     out.append(_pair_answer(model, s, d, port))
     return out
 

@@ -1,0 +1,328 @@
+"""NetworkPolicy v1 semantics as reachability truth tables (namespaces x, y, z; pods a, b, c)."""
+
+from __future__ import annotations
+
+import pytest
+from netpol_helpers import ALL_ALLOWED, cluster, inventory, pod_yaml, table, truth
+
+from nis2kube.netpol import build_model
+from nis2kube.netpol.ipsets import IPSet
+
+
+def policy(ns: str, name: str, spec: str) -> str:
+    return f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: \"{ns}\"}}\n" \
+           f"spec:\n{spec}\n"
+
+
+DENY_ALL_INGRESS_Y = policy("y", "deny-all", "  podSelector: {}\n  policyTypes: [Ingress]")
+
+
+def test_no_policies_allow_everything():
+    assert truth(cluster(), 80) == table(ALL_ALLOWED)
+
+
+def test_deny_all_ingress_isolates_every_pod_of_the_namespace():
+    expected = """
+        x   y   z
+x/a    ... XXX ...
+x/b    ... XXX ...
+x/c    ... XXX ...
+y/a    ... XXX ...
+y/b    ... XXX ...
+y/c    ... XXX ...
+z/a    ... XXX ...
+z/b    ... XXX ...
+z/c    ... XXX ...
+"""
+    assert truth(cluster(DENY_ALL_INGRESS_Y), 80) == table(expected)
+
+
+def test_allow_from_same_namespace():
+    spec = "  podSelector: {}\n  ingress:\n  - from: [{podSelector: {}}]"
+    expected = """
+        x   y   z
+x/a    ... XXX ...
+x/b    ... XXX ...
+x/c    ... XXX ...
+y/a    ... ... ...
+y/b    ... ... ...
+y/c    ... ... ...
+z/a    ... XXX ...
+z/b    ... XXX ...
+z/c    ... XXX ...
+"""
+    assert truth(cluster(policy("y", "same-ns", spec)), 80) == table(expected)
+
+
+def test_namespace_and_pod_selector_in_one_peer_are_anded():
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: x}}
+      podSelector: {matchLabels: {pod: b}}"""
+    expected = """
+        x   y   z
+x/a    ... X.. ...
+x/b    ... ... ...
+x/c    ... X.. ...
+y/a    ... X.. ...
+y/b    ... X.. ...
+y/c    ... X.. ...
+z/a    ... X.. ...
+z/b    ... X.. ...
+z/c    ... X.. ...
+"""
+    assert truth(cluster(policy("y", "and", spec)), 80) == table(expected)
+
+
+def test_separate_peers_are_ored_and_pod_selector_alone_means_own_namespace():
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: x}}
+    - podSelector: {matchLabels: {pod: b}}"""
+    expected = """
+        x   y   z
+x/a    ... ... ...
+x/b    ... ... ...
+x/c    ... ... ...
+y/a    ... X.. ...
+y/b    ... ... ...
+y/c    ... X.. ...
+z/a    ... X.. ...
+z/b    ... X.. ...
+z/c    ... X.. ...
+"""
+    assert truth(cluster(policy("y", "or", spec)), 80) == table(expected)
+
+
+def test_namespace_selector_on_metadata_name_label_is_always_present():
+    spec = """  podSelector: {}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "z"}}}]"""
+    model = cluster(policy("y", "from-z", spec))
+    rows = truth(model, 80).splitlines()
+    assert rows[0] == "x/a ... XXX ..."
+    assert rows[6] == "z/a ... ... ..."
+
+
+Y_COLUMN_DENIED = """
+        x   y   z
+x/a    ... XXX ...
+x/b    ... XXX ...
+x/c    ... XXX ...
+y/a    ... XXX ...
+y/b    ... XXX ...
+y/c    ... XXX ...
+z/a    ... XXX ...
+z/b    ... XXX ...
+z/c    ... XXX ...
+"""
+
+
+@pytest.mark.parametrize(("ports", "allowed", "denied"), [
+    ("[{port: 80}]", [(80, "TCP")], [(81, "TCP"), (80, "UDP")]),
+    ("[{port: serve-81-tcp}]", [(81, "TCP")], [(80, "TCP")]),
+    ("[{port: 80, endPort: 81}]", [(80, "TCP"), (81, "TCP")], [(82, "TCP"), (79, "TCP")]),
+    ("[{port: 53, protocol: UDP}]", [(53, "UDP")], [(53, "TCP")]),
+    ("[{protocol: UDP}]", [(53, "UDP"), (9999, "UDP")], [(80, "TCP")]),
+    ("[{port: dns, protocol: UDP}]", [(53, "UDP")], [(53, "TCP")]),
+    ("[{port: dns}]", [], [(53, "TCP"), (53, "UDP")]),  # named port on TCP; the pod's `dns` is UDP
+    ("[{port: no-such-port}]", [], [(80, "TCP"), (81, "TCP")]),
+    ("[]", [(80, "TCP"), (81, "TCP"), (53, "UDP")], []),
+])
+def test_ports_named_ports_end_port_and_protocols(ports, allowed, denied):
+    model = cluster(policy("y", "ports", f"  podSelector: {{}}\n  ingress:\n  - ports: {ports}"))
+    for port, proto in allowed:
+        assert truth(model, port, proto) == table(ALL_ALLOWED), (port, proto)
+    for port, proto in denied:
+        assert truth(model, port, proto) == table(Y_COLUMN_DENIED), (port, proto)
+
+
+def test_egress_and_ingress_must_both_allow():
+    egress = policy("x", "to-y", """  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {ns: "y"}}}]""")
+    ingress = policy("y", "a-from-xa", """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: x}}, podSelector: {matchLabels: {pod: a}}}]""")
+    expected = """
+        x   y   z
+x/a    XXX ... XXX
+x/b    XXX X.. XXX
+x/c    XXX X.. XXX
+y/a    ... X.. ...
+y/b    ... X.. ...
+y/c    ... X.. ...
+z/a    ... X.. ...
+z/b    ... X.. ...
+z/c    ... X.. ...
+"""
+    assert truth(cluster(egress + "---\n" + ingress), 80) == table(expected)
+
+
+def test_policies_are_additive_per_port():
+    p1 = policy("y", "from-b-80", """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: b}}}]
+    ports: [{port: 80}]""")
+    p2 = policy("y", "from-z-81", """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: z}}}]
+    ports: [{port: 81}]""")
+    model = cluster(p1 + "---\n" + p2)
+    port80 = """
+        x   y   z
+x/a    ... X.. ...
+x/b    ... X.. ...
+x/c    ... X.. ...
+y/a    ... X.. ...
+y/b    ... ... ...
+y/c    ... X.. ...
+z/a    ... X.. ...
+z/b    ... X.. ...
+z/c    ... X.. ...
+"""
+    port81 = """
+        x   y   z
+x/a    ... X.. ...
+x/b    ... X.. ...
+x/c    ... X.. ...
+y/a    ... X.. ...
+y/b    ... X.. ...
+y/c    ... X.. ...
+z/a    ... ... ...
+z/b    ... ... ...
+z/c    ... ... ...
+"""
+    assert truth(model, 80) == table(port80)
+    assert truth(model, 81) == table(port81)
+
+
+def test_policy_types_default_to_ingress_plus_egress_when_egress_rules_exist():
+    spec = "  podSelector: {}\n  egress:\n  - to: [{namespaceSelector: {matchLabels: {ns: 'y'}}}]"
+    expected = """
+        x   y   z
+x/a    XXX ... XXX
+x/b    XXX ... XXX
+x/c    XXX ... XXX
+y/a    XXX ... ...
+y/b    XXX ... ...
+y/c    XXX ... ...
+z/a    XXX ... ...
+z/b    XXX ... ...
+z/c    XXX ... ...
+"""
+    assert truth(cluster(policy("x", "defaulted", spec)), 80) == table(expected)
+
+
+def test_empty_egress_list_without_policy_types_does_not_isolate_egress():
+    spec = "  podSelector: {}\n  ingress: [{}]\n  egress: []"
+    assert truth(cluster(policy("x", "ingress-only", spec)), 80) == table(ALL_ALLOWED)
+
+
+def test_egress_policy_type_without_rules_denies_all_egress():
+    model = cluster(policy("x", "deny-egress", "  podSelector: {}\n  policyTypes: [Egress]"))
+    rows = truth(model, 80).splitlines()
+    assert rows[:3] == ["x/a XXX XXX XXX", "x/b XXX XXX XXX", "x/c XXX XXX XXX"]
+    assert rows[3:] == table(ALL_ALLOWED).splitlines()[3:]
+    answer = model.can_reach("x/a", "external:8.8.8.8/32", 443)
+    assert answer.verdict == "denied"
+    assert "isolated for egress by x/deny-egress" in answer.reasons[0]
+
+
+def test_ip_block_with_except_applies_to_external_addresses_only():
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]
+    ports: [{port: 80}]"""
+    model = cluster(policy("y", "from-10", spec))
+    assert model.can_reach("external:10.2.3.4", "y/a", 80).verdict == "allowed"
+    assert model.can_reach("external:10.1.2.3", "y/a", 80).verdict == "denied"
+    assert model.can_reach("external:10.2.3.4", "y/a", 81).verdict == "denied"
+    partial = model.can_reach("external:10.0.0.0/8", "y/a", 80)
+    assert partial.verdict == "partial"
+    assert partial.addresses == IPSet.of(["10.0.0.0/8"], ["10.1.0.0/16"])
+    assert model.can_reach("external:192.168.0.1", "y/a", 80).verdict == "denied"
+    assert model.can_reach("external:2001:db8::1", "y/a", 80).verdict == "denied"
+    # no pod matches an ipBlock: y/a is closed to every pod
+    assert truth(model, 80).splitlines()[0] == "x/a ... X.. ..."
+
+
+def test_egress_ip_block_and_named_ports_towards_external():
+    spec = """  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [169.254.169.254/32]}}]
+    ports: [{port: 443}, {port: serve-80-tcp}]"""
+    model = cluster(policy("x", "web-out", spec))
+    assert model.can_reach("x/a", "external:1.1.1.1", 443).verdict == "allowed"
+    assert model.can_reach("x/a", "external:169.254.169.254", 443).verdict == "denied"
+    # a named port resolves against the destination; an external address has none
+    assert model.can_reach("x/a", "external:1.1.1.1", 80).verdict == "denied"
+    # ...while towards pods the ipBlock matches nothing
+    assert model.can_reach("x/a", "y/b", 443).verdict == "denied"
+
+
+def test_host_network_pods_are_reported_not_judged():
+    host = """apiVersion: v1
+kind: Pod
+metadata: {name: h, namespace: "y", labels: {pod: a}}
+spec:
+  hostNetwork: true
+  containers: [{name: c, image: agnhost, ports: [{name: serve-80-tcp, containerPort: 80}]}]"""
+    model = cluster(DENY_ALL_INGRESS_Y, extra=host)
+    answer = model.can_reach("x/a", "y/h", 80)
+    assert answer.verdict == "host-network"
+    assert "hostNetwork" in answer.reasons[0]
+    matrix = model.matrix()
+    ids = {e.id: i for i, e in enumerate(model.endpoints)}
+    assert matrix.cell(ids["x/a"], ids["y/h"]).status == "host-network"
+    assert matrix.cell(ids["y/h"], ids["x/a"]).symbol == "H"
+    # the hostNetwork pod shares pod=a but is not one of y/a's peers either
+    assert matrix.cell(ids["x/a"], ids["y/a"]).status == "denied"
+
+
+def test_unmodelled_policy_kinds_make_affected_answers_explicit():
+    cilium = """apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l7, namespace: "y"}
+spec: {endpointSelector: {}}"""
+    model = cluster(extra=cilium)
+    answer = model.can_reach("x/a", "y/b", 80)
+    assert answer.verdict == "not-modelled"
+    assert "CiliumNetworkPolicy y/l7" in answer.reasons[0]
+    assert model.can_reach("x/a", "z/b", 80).verdict == "allowed"
+    ids = {e.id: i for i, e in enumerate(model.endpoints)}
+    assert model.matrix().cell(ids["y/a"], ids["z/a"]).symbol == "?"
+    anp = """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: cluster-wide}
+spec: {priority: 10, subject: {namespaces: {}}}"""
+    assert cluster(extra=anp).can_reach("x/a", "z/b", 80).verdict == "not-modelled"
+
+
+def test_invalid_policy_is_reported_and_not_applied():
+    bad = policy("y", "bad", """  podSelector: {}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]""")
+    model = build_model(inventory(pod_yaml("y", "a") + "---\n" + bad))
+    assert len(model.problems) == 1 and "ipBlock cannot be combined" in model.problems[0]
+    assert model.policies == []
+
+
+def test_explain_names_the_allowing_rule_and_the_isolating_policies():
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: b}}}]
+    ports: [{port: serve-80-tcp}]"""
+    model = cluster(policy("y", "a-from-b", spec))
+    ok = model.can_reach("y/b", "y/a", "serve-80-tcp")
+    assert ok.verdict == "allowed"
+    assert "y/a-from-b ingress[0] allows 80/TCP" in ok.reasons
+    no = model.can_reach("y/c", "y/a", 80)
+    assert no.verdict == "denied"
+    assert any("isolated for ingress by y/a-from-b; no ingress rule" in r for r in no.reasons)
+    ports = model.can_reach("y/b", "y/a")
+    assert ports.verdict == "allowed" and ports.ports.describe() == "80/TCP"
