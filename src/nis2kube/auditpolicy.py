@@ -17,6 +17,7 @@ module to prove a generated policy before writing it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
@@ -26,6 +27,7 @@ from nis2kube.inventory.yamlload import load_document
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 API_VERSIONS = ("audit.k8s.io/v1", "audit.k8s.io/v1beta1")  # v1beta1: same semantics, removed in 1.24
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 GENERIC = "nis2kube-probe"  # a name no rule mentions: stands for "any other" user, namespace, object
 AUTHENTICATED = "system:authenticated"
 
@@ -314,10 +316,11 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
             raise PolicyError(f"{where}.resources[{j}].group must be a string")
         res = _strings(gr.get("resources"), f"{where}.resources[{j}].resources")
         names = _strings(gr.get("resourceNames"), f"{where}.resources[{j}].resourceNames")
-        if "/" in group:
-            raise PolicyError(f"{where}.resources[{j}].group {group!r} must not include a version")
-        if names and any(r == "*" or r.startswith("*/") for r in res):
-            raise PolicyError(f"{where}.resources[{j}]: resourceNames cannot be combined with wildcard resources")
+        if group and (len(group) > 253 or not _DNS_SUBDOMAIN.match(group)):
+            raise PolicyError(f"{where}.resources[{j}].group {group!r} is not a DNS subdomain (an API group "
+                              "without version, e.g. rbac.authorization.k8s.io)")
+        if names and not res:
+            raise PolicyError(f"{where}.resources[{j}]: using resourceNames requires at least one resource")
         resources.append(GroupResources(group, res, names))
     urls = _strings(raw.get("nonResourceURLs"), f"{where}.nonResourceURLs")
     namespaces = _strings(raw.get("namespaces"), f"{where}.namespaces")

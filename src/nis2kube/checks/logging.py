@@ -637,14 +637,14 @@ def audit_log_shipped(ctx: CheckContext) -> Iterator[Finding]:
                                    "give --apiserver-manifest)")
             return
         for path in paths:
-            target = "/var/log/pods/kube-system_kube-apiserver-*/*/*.log" if path == "-" else path
-            how = reads_path(ctx.inv, collector, target)
+            how = reads_path(ctx.inv, collector, path)
             if how:
                 yield ctx.passed(collector.workload, f"{collector.product} runs on control-plane nodes and "
                                  f"reads the audit log {path} ({how})", evidence={"audit-log-path": path})
                 return
+        wanted = " or ".join("the kube-apiserver container log (--audit-log-path=-)" if p == "-" else p for p in paths)
         problems.append(f"{collector.workload.ref.display} runs on control-plane nodes but no input of it reads "
-                        f"{' or '.join(paths)}")
+                        f"{wanted}")
     yield ctx.fail(None, "the audit log is not shipped: " + "; ".join(problems))
 
 
