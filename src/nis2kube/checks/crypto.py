@@ -259,10 +259,12 @@ def secrets_provider_check(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.fail(None, f"{path}: the first provider for secrets (resources[{index}]) is identity: new Secrets "
                              "are written unencrypted", evidence=evidence)
     elif name == "aescbc":
-        yield ctx.fail(None, f"{path}: secrets are written with aescbc, which upstream no longer recommends; "
+        yield ctx.fail(None, f"{path}: secrets are written with aescbc (resources[{index}]), which upstream no "
+                             "longer recommends; "
                              "use kms v2, aesgcm or secretbox", severity=Severity.LOW, evidence=evidence)
     elif name == "kms" and str(settings.get("apiVersion", "v1")) != "v2":
-        yield ctx.fail(None, f"{path}: secrets are written with KMS v1, deprecated since Kubernetes 1.28; "
+        yield ctx.fail(None, f"{path}: secrets are written with KMS v1 (resources[{index}]), deprecated since "
+                             "Kubernetes 1.28; "
                              "migrate to KMS v2", severity=Severity.LOW, evidence=evidence)
     else:
         yield ctx.passed(None, f"{path}: secrets are written with {name} (resources[{index}])", evidence=evidence)

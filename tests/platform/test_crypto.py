@@ -1,0 +1,235 @@
+"""crypto.*: Ingress TLS, mTLS for labelled namespaces, encryption at rest, API server and etcd TLS."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import SHARED, inventory_from_yaml, run_check, statuses
+from nis2kube.apiserver import MISSING_EVIDENCE
+from nis2kube.checks.crypto import load_encryption_config, secrets_provider, tls_covers
+from nis2kube.checks.registry import InputError
+from nis2kube.findings import Severity, Status
+
+KUBE_BENCH = SHARED / "corpora" / "kube-bench" / "cfg" / "cis-1.10" / "master.yaml"
+
+
+def apiserver(*flags: str) -> str:
+    args = "".join(f"\n        - {f}" for f in flags)
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: kube-apiserver-cp1, namespace: kube-system, labels: {{component: kube-apiserver}}}}
+spec:
+  containers:
+    - name: kube-apiserver
+      image: registry.k8s.io/kube-apiserver:v1.35.0
+      command:
+        - kube-apiserver{args}
+---
+"""
+
+
+def ingress(tls: str, rules: str) -> str:
+    return f"""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: mes}}
+spec:
+  tls: {tls}
+  rules: {rules}
+---
+"""
+
+
+@pytest.mark.parametrize("tls_host, host, covered", [
+    ("mes.plant.example", "mes.plant.example", True),
+    ("*.plant.example", "mes.plant.example", True),
+    ("*.plant.example", "a.mes.plant.example", False),  # a wildcard covers exactly one label
+    ("*.plant.example", "plant.example", False),
+    ("mes.plant.example", "MES.plant.example", False),
+])
+def test_tls_host_matching(tls_host, host, covered):
+    assert tls_covers(tls_host, host) is covered
+
+
+def test_ingress_hosts_without_tls_fail():
+    inv = inventory_from_yaml(
+        ingress("[{hosts: [mes.plant.example], secretName: mes-tls}]",
+                "[{host: mes.plant.example}, {host: shopfloor-terminal.plant.example}]")
+        .replace("name: web", "name: mixed")
+        + ingress("[{hosts: ['*.plant.example'], secretName: wild}]", "[{host: a.plant.example}]")
+        .replace("name: web", "name: wildcard")
+        + ingress("[{secretName: default}]", "[{http: {paths: []}}]").replace("name: web", "name: nohost")
+        + ingress("[]", "[{host: x.plant.example}]").replace("name: web", "name: plain"))
+    findings = {f.resource.name: f for f in run_check("crypto.ingress-tls", inv)}
+    assert findings["mixed"].status is Status.FAIL
+    assert findings["mixed"].message.endswith("shopfloor-terminal.plant.example")
+    assert findings["wildcard"].status is Status.PASS
+    assert findings["nohost"].status is Status.PASS
+    assert findings["plain"].status is Status.FAIL
+
+
+def namespace(name: str, labels: str = "{nis2kube.io/data: plant}", annotations: str = "{}") -> str:
+    meta = f"{{name: {name}, labels: {labels}, annotations: {annotations}}}"
+    return f"apiVersion: v1\nkind: Namespace\nmetadata: {meta}\n---\n"
+
+
+def peer(namespace: str, mode: str, name: str = "default", selector: str = "") -> str:
+    sel = f"\n  selector: {{matchLabels: {selector}}}" if selector else ""
+    return f"""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:{sel}
+  mtls: {{mode: {mode}}}
+---
+"""
+
+
+def test_mtls_istio_precedence_and_membership():
+    mesh = "{nis2kube.io/data: plant, istio-injection: enabled}"
+    docs = (namespace("strict", mesh) + peer("strict", "STRICT")
+            + namespace("inherits", "{nis2kube.io/data: personal, istio.io/rev: stable}")
+            + peer("istio-system", "STRICT")
+            + namespace("override", mesh) + peer("override", "PERMISSIVE")
+            + namespace("hole", mesh) + peer("hole", "STRICT") + peer("hole", "DISABLE", "legacy", "{app: plc}")
+            + namespace("notmeshed")
+            + namespace("ambient", "{nis2kube.io/data: plant, istio.io/dataplane-mode: ambient}")
+            + namespace("linkerd", annotations="{linkerd.io/inject: enabled}")
+            + namespace("public", "{nis2kube.io/data: public}"))
+    got = {f.resource.name: f for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))}
+    assert got["strict"].status is Status.PASS
+    assert got["inherits"].status is Status.PASS and "istio-system" in got["inherits"].message
+    assert got["override"].status is Status.FAIL and "PERMISSIVE" in got["override"].message
+    assert got["hole"].status is Status.FAIL and "legacy" in got["hole"].message
+    assert got["notmeshed"].status is Status.FAIL and "not in the mesh" in got["notmeshed"].message
+    assert got["ambient"].status is Status.PASS
+    assert got["linkerd"].status is Status.PASS
+    assert "public" not in got
+
+
+def test_mtls_without_any_mesh_and_without_labels():
+    [fail] = run_check("crypto.mtls-sensitive", inventory_from_yaml(namespace("scada")))
+    assert fail.status is Status.FAIL and "no service mesh" in fail.message
+    [na] = run_check("crypto.mtls-sensitive", inventory_from_yaml(namespace("scada", "{zone: control}")))
+    assert na.status is Status.NOT_ASSESSED
+    custom = {"crypto": {"sensitive_label": "zone", "sensitive_values": ["control"]}}
+    [custom_fail] = run_check("crypto.mtls-sensitive", inventory_from_yaml(namespace("scada", "{zone: control}")),
+                              custom)
+    assert custom_fail.status is Status.FAIL
+
+
+def test_api_server_flag_checks():
+    good = apiserver("--encryption-provider-config=/etc/kubernetes/enc.yaml", "--tls-min-version=VersionTLS13",
+                     "--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=/pki/etcd/ca.crt",
+                     "--etcd-certfile=/pki/etcd.crt", "--etcd-keyfile=/pki/etcd.key")
+    bad = apiserver("--tls-min-version=VersionTLS11", "--etcd-servers=http://10.0.0.5:2379",
+                    "--etcd-cafile=/pki/etcd/ca.crt")
+    for check_id in ("crypto.encryption-at-rest", "crypto.apiserver-tls-version", "crypto.etcd-tls"):
+        assert [f.status for f in run_check(check_id, inventory_from_yaml(good))] == [Status.PASS], check_id
+        assert [f.status for f in run_check(check_id, inventory_from_yaml(bad))] == [Status.FAIL], check_id
+    [etcd] = run_check("crypto.etcd-tls", inventory_from_yaml(bad))
+    assert "--etcd-certfile, --etcd-keyfile not set" in etcd.message and "http://10.0.0.5:2379" in etcd.message
+    [unset] = run_check("crypto.apiserver-tls-version", inventory_from_yaml(apiserver()))
+    assert (unset.status, unset.severity) == (Status.FAIL, Severity.LOW)
+
+
+def test_managed_control_plane_is_not_assessed():
+    for check_id in ("crypto.encryption-at-rest", "crypto.apiserver-tls-version", "crypto.etcd-tls"):
+        [finding] = run_check(check_id, inventory_from_yaml(ingress("[]", "[]")))
+        assert (finding.status, finding.message) == (Status.NOT_ASSESSED, MISSING_EVIDENCE)
+
+
+def test_apiserver_manifest_input(tmp_path):
+    manifest = tmp_path / "kube-apiserver.yaml"
+    manifest.write_text(apiserver("--encryption-provider-config=/etc/enc.yaml"))
+    findings = run_check("crypto.encryption-at-rest", inventory_from_yaml(ingress("[]", "[]")),
+                         inputs={"apiserver_manifest": str(manifest)})
+    assert [f.status for f in findings] == [Status.PASS]
+
+
+ENCRYPTION = """
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [events]
+    providers: [{identity: {}}]
+  - resources: [secrets, configmaps]
+    providers:
+      - %s
+      - identity: {}
+"""
+
+
+@pytest.mark.parametrize("first, status, severity", [
+    ("identity: {}", Status.FAIL, Severity.HIGH),
+    ("aescbc: {keys: [{name: k1, secret: c2VjcmV0}]}", Status.FAIL, Severity.LOW),
+    ("kms: {name: vault, endpoint: 'unix:///kms.sock'}", Status.FAIL, Severity.LOW),
+    ("kms: {apiVersion: v2, name: vault, endpoint: 'unix:///kms.sock'}", Status.PASS, Severity.HIGH),
+    ("aesgcm: {keys: [{name: k1, secret: c2VjcmV0}]}", Status.PASS, Severity.HIGH),
+    ("secretbox: {keys: [{name: k1, secret: c2VjcmV0}]}", Status.PASS, Severity.HIGH),
+])
+def test_secrets_provider_is_the_first_provider_of_the_entry_covering_secrets(tmp_path, first, status, severity):
+    path = tmp_path / "enc.yaml"
+    path.write_text(ENCRYPTION % first)
+    [finding] = run_check("crypto.secrets-provider", inventory_from_yaml(""), inputs={"encryption_config": str(path)})
+    assert (finding.status, finding.severity) == (status, severity)
+    assert "resources[1]" in finding.message
+
+
+def test_wildcard_entries_and_uncovered_secrets(tmp_path):
+    entries = yaml.safe_load("""
+resources:
+  - {resources: [configmaps], providers: [{aesgcm: {}}]}
+  - {resources: ['*.*'], providers: [{secretbox: {}}, {identity: {}}]}
+""")["resources"]
+    assert secrets_provider(entries) == ("secretbox", {}, 1)
+    assert secrets_provider(entries[:1]) is None
+    path = tmp_path / "enc.yaml"
+    path.write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+                    "  - {resources: [configmaps], providers: [{aesgcm: {}}]}\n")
+    [finding] = run_check("crypto.secrets-provider", inventory_from_yaml(""), inputs={"encryption_config": str(path)})
+    assert finding.status is Status.FAIL and "no entry covers secrets" in finding.message
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kind: Pod\n", "not an EncryptionConfiguration"),
+    ("kind: EncryptionConfiguration\nresources: {a: 1}\n", "resources must be a list"),
+    ("kind: EncryptionConfiguration\nresources: [{resources: [secrets], providers: []}]\n", "providers is empty"),
+    ("kind: [\n", "invalid YAML"),
+])
+def test_bad_encryption_config_names_file_and_problem(tmp_path, text, message):
+    path = tmp_path / "enc.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        load_encryption_config(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_no_encryption_config_file_is_not_assessed():
+    [finding] = run_check("crypto.secrets-provider", inventory_from_yaml(""))
+    assert finding.status is Status.NOT_ASSESSED and "--encryption-config" in finding.message
+
+
+@pytest.mark.skipif(not KUBE_BENCH.is_file(), reason="kube-bench corpus not available")
+def test_flags_agree_with_cis_1_10_kube_bench_definitions():
+    """CIS 1.2.23, 1.2.26 (etcd client TLS) and 1.2.27 (encryption provider config) as kube-bench encodes
+    them: every listed flag set means pass; a missing one means fail. Our verdicts must agree."""
+    checks = {c["id"]: c for g in yaml.safe_load(KUBE_BENCH.read_text())["groups"] for c in g["checks"]}
+    ours = {"1.2.23": "crypto.etcd-tls", "1.2.26": "crypto.etcd-tls", "1.2.27": "crypto.encryption-at-rest"}
+    base = ["--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=/ca", "--etcd-certfile=/c", "--etcd-keyfile=/k",
+            "--encryption-provider-config=/enc"]
+    for cis_id, check_id in ours.items():
+        flags = [item["flag"] for item in checks[cis_id]["tests"]["test_items"]]
+        [ok] = run_check(check_id, inventory_from_yaml(apiserver(*base)))
+        assert ok.status is Status.PASS, cis_id
+        for flag in flags:
+            without = [f for f in base if not f.startswith(flag + "=")]
+            [bad] = run_check(check_id, inventory_from_yaml(apiserver(*without)))
+            assert bad.status is Status.FAIL, (cis_id, flag)
+
+
+def test_inventory_statuses_helper_reports_on_the_apiserver_pod():
+    findings = run_check("crypto.encryption-at-rest", inventory_from_yaml(apiserver()))
+    assert statuses(findings) == {"Pod/kube-system/kube-apiserver-cp1": Status.FAIL}
