@@ -1,0 +1,263 @@
+"""admission.*: enforcement modes read with each engine's precedence, per namespace; failurePolicy; exclusions."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import yaml
+
+from conftest import inventory_from_yaml, run_check, statuses
+from nis2kube.findings import Status
+
+NAMESPACES = "".join(
+    f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {labels}}}\n---\n"
+    for name, labels in [("mes", "{zone: it}"), ("scada", "{zone: ot}"), ("historian", "{zone: ot}"),
+                         ("kube-system", "{}")]
+)
+
+
+def kyverno(name: str, spec_extra: str = "", validate: str = "", kind: str = "ClusterPolicy", namespace: str = "",
+            match: str = "{any: [{resources: {kinds: [Pod]}}]}", exclude: str = "") -> str:
+    """A Kyverno policy built from YAML snippets (JSON is YAML, so the document needs no indentation care)."""
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    body = yaml.safe_load("{" + validate + "}")
+    rule = {"name": f"{name}-rule", "match": yaml.safe_load(match), "validate": {"message": f"policy {name}", **body}}
+    if exclude:
+        rule["exclude"] = yaml.safe_load(exclude)
+    spec = {**(yaml.safe_load("{" + spec_extra + "}") or {}), "rules": [rule]}
+    return json.dumps({"apiVersion": "kyverno.io/v1", "kind": kind, "metadata": meta, "spec": spec}) + "\n---\n"
+
+
+REGISTRY = 'pattern: {spec: {containers: [{image: "registry.plant.example/* | ghcr.io/plant/*"}]}}'
+NONROOT = "pattern: {spec: {securityContext: {runAsNonRoot: true}}}"
+LIMITS = 'pattern: {spec: {containers: [{resources: {limits: {memory: "?*", cpu: "?*"}}}]}}'
+LATEST = 'pattern: {spec: {containers: [{image: "!*:latest"}]}}'
+
+
+def result(check_id: str, text: str) -> dict:
+    return statuses(run_check(check_id, inventory_from_yaml(NAMESPACES + text)))
+
+
+def test_kyverno_policy_level_enforce_and_default_audit():
+    enforce = kyverno("restrict-registries", "validationFailureAction: Enforce", validate=REGISTRY)
+    assert result("admission.registry-enforced", enforce) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+    findings = run_check("admission.registry-enforced", inventory_from_yaml(NAMESPACES + kyverno(
+        "restrict-registries", validate=REGISTRY)))
+    assert all(f.status is Status.FAIL and "only reports in Audit mode" in f.message for f in findings)
+
+
+def test_lowercase_legacy_action_and_rule_level_failure_action_wins():
+    legacy = kyverno("r", "validationFailureAction: enforce", validate=REGISTRY)
+    assert set(result("admission.registry-enforced", legacy).values()) == {Status.PASS}
+    rule_audit = kyverno("r", "validationFailureAction: Enforce", validate=REGISTRY + ", failureAction: Audit")
+    assert set(result("admission.registry-enforced", rule_audit).values()) == {Status.FAIL}
+    rule_enforce = kyverno("r", "validationFailureAction: Audit", validate=REGISTRY + ", failureAction: Enforce")
+    assert set(result("admission.registry-enforced", rule_enforce).values()) == {Status.PASS}
+
+
+def test_per_namespace_overrides():
+    spec = "validationFailureAction: Enforce, validationFailureActionOverrides: [{action: Audit, namespaces: [sca*]}]"
+    assert result("admission.registry-enforced", kyverno("r", spec, validate=REGISTRY)) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.FAIL, "Namespace/historian": Status.PASS}
+    rule = REGISTRY + ", failureAction: Audit, failureActionOverrides: " \
+        "[{action: Enforce, namespaceSelector: {matchLabels: {zone: ot}}}]"
+    assert result("admission.registry-enforced", kyverno("r", validate=rule)) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+
+
+def test_match_and_exclude_scope():
+    by_selector = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                          match="{any: [{resources: {kinds: [Pod], namespaceSelector: {matchLabels: {zone: ot}}}}]}")
+    assert result("admission.non-root-enforced", by_selector) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+    excluded = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                       exclude="{any: [{resources: {namespaces: [historian]}}]}")
+    assert result("admission.non-root-enforced", excluded)["Namespace/historian"] is Status.FAIL
+    # excluding a user group is not a namespace exclusion
+    by_user = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                      exclude="{any: [{clusterRoles: [cluster-admin]}]}")
+    assert set(result("admission.non-root-enforced", by_user).values()) == {Status.PASS}
+    # a rule that only matches Deployments, or only some users, does not cover the namespace's Pods
+    partial = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                      match="{any: [{resources: {kinds: [Pod]}, subjects: [{kind: User, name: dev}]}]}")
+    assert set(result("admission.non-root-enforced", partial).values()) == {Status.FAIL}
+
+
+def test_namespaced_kyverno_policy_and_background_only():
+    own = kyverno("r", "validationFailureAction: Enforce", validate=LIMITS, kind="Policy", namespace="mes")
+    assert result("admission.limits-enforced", own) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.FAIL, "Namespace/historian": Status.FAIL}
+    background = kyverno("r", "validationFailureAction: Enforce, admission: false", validate=LIMITS)
+    assert set(result("admission.limits-enforced", background).values()) == {Status.FAIL}
+
+
+def test_tag_policy_is_not_a_registry_policy_and_pod_security_restricted_is_non_root():
+    assert set(result("admission.registry-enforced", kyverno("r", "validationFailureAction: Enforce",
+                                                             validate=LATEST)).values()) == {Status.FAIL}
+    pss = kyverno("pss", "validationFailureAction: Enforce",
+                  validate="podSecurity: {level: restricted, version: latest}")
+    assert set(result("admission.non-root-enforced", pss).values()) == {Status.PASS}
+    baseline = kyverno("pss", "validationFailureAction: Enforce",
+                       validate="podSecurity: {level: baseline, version: latest}")
+    assert set(result("admission.non-root-enforced", baseline).values()) == {Status.FAIL}
+
+
+VERIFY = textwrap.dedent("""\
+    apiVersion: kyverno.io/v1
+    kind: ClusterPolicy
+    metadata: {name: verify-signatures}
+    spec:
+      webhookConfiguration: {failurePolicy: Fail}
+      rules:
+      - name: cosign
+        match: {any: [{resources: {kinds: [Pod]}}]}
+        verifyImages:
+        - imageReferences: ["registry.plant.example/*"]
+          failureAction: %s
+          attestors:
+          - entries:
+            - keys: {publicKeys: "-----BEGIN PUBLIC KEY-----\\nMFkw...\\n-----END PUBLIC KEY-----"}
+    ---
+    """)
+
+
+def test_verify_images_enforce_and_audit():
+    assert set(result("admission.signature-enforced", VERIFY % "Enforce").values()) == {Status.PASS}
+    assert set(result("admission.signature-enforced", VERIFY % "Audit").values()) == {Status.FAIL}
+
+
+def test_psa_labels_count_for_non_root_only_when_restricted():
+    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: mes, labels: " \
+           "{pod-security.kubernetes.io/enforce: restricted}}\n---\n" \
+           "apiVersion: v1\nkind: Namespace\nmetadata: {name: scada, labels: " \
+           "{pod-security.kubernetes.io/enforce: baseline, pod-security.kubernetes.io/warn: restricted}}\n"
+    findings = {f.resource.name: f for f in run_check("admission.non-root-enforced", inventory_from_yaml(text))}
+    assert findings["mes"].status is Status.PASS and "Pod Security Admission" in findings["mes"].message
+    assert findings["scada"].status is Status.FAIL and "only reports in Warn mode" in findings["scada"].message
+
+
+def gatekeeper(kind: str, name: str, spec: str) -> str:
+    return f"apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: {kind}\nmetadata: {{name: {name}}}\n" \
+           f"spec:\n{textwrap.indent(textwrap.dedent(spec), '  ')}---\n"
+
+
+def test_gatekeeper_enforcement_actions_and_scope():
+    deny = gatekeeper("K8sAllowedRepos", "repos", """\
+        match:
+          kinds: [{apiGroups: [""], kinds: [Pod]}]
+          excludedNamespaces: [kube-*, historian]
+        parameters: {repos: [registry.plant.example/]}
+        """)
+    assert result("admission.registry-enforced", deny) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.PASS, "Namespace/historian": Status.FAIL}
+    dryrun = gatekeeper("K8sContainerLimits", "limits", "enforcementAction: dryrun\nparameters: {cpu: '2'}\n")
+    assert set(result("admission.limits-enforced", dryrun).values()) == {Status.FAIL}
+    scoped = gatekeeper("K8sPSPAllowedUsers", "users", """\
+        enforcementAction: scoped
+        scopedEnforcementActions:
+        - action: deny
+          enforcementPoints: [{name: validation.gatekeeper.sh}]
+        parameters: {runAsUser: {rule: MustRunAsNonRoot}}
+        """)
+    assert set(result("admission.non-root-enforced", scoped).values()) == {Status.PASS}
+    only_audit_point = scoped.replace("validation.gatekeeper.sh", "audit.gatekeeper.sh")
+    assert set(result("admission.non-root-enforced", only_audit_point).values()) == {Status.FAIL}
+
+
+VAP = textwrap.dedent("""\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: require-limits}
+    spec:
+      failurePolicy: %s
+      matchConstraints:
+        resourceRules:
+        - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+      validations:
+      - expression: "object.spec.containers.all(c, has(c.resources.limits) && has(c.resources.limits.memory))"
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {name: require-limits-ot}
+    spec:
+      policyName: require-limits
+      validationActions: %s
+      matchResources: {namespaceSelector: {matchLabels: {zone: ot}}}
+    ---
+    """)
+
+
+def test_vap_binding_actions_and_namespace_selector():
+    assert result("admission.limits-enforced", VAP % ("Fail", "[Deny]")) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+    assert set(result("admission.limits-enforced", VAP % ("Fail", "[Warn, Audit]")).values()) == {Status.FAIL}
+    unbound = VAP.split("---")[0] % "Fail"
+    assert set(result("admission.limits-enforced", unbound).values()) == {Status.FAIL}
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(VAP % ("Ignore", "[Deny]")))
+    assert f.status is Status.FAIL and "CEL error" in f.message
+
+
+GATEKEEPER_WEBHOOK = textwrap.dedent("""\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: gatekeeper-validating-webhook-configuration}
+    webhooks:
+    - name: validation.gatekeeper.sh
+      failurePolicy: Ignore
+      clientConfig: {service: {name: gatekeeper-webhook-service, namespace: gatekeeper-system}}
+    - name: check-ignore-label.gatekeeper.sh
+      failurePolicy: Fail
+      clientConfig: {service: {name: gatekeeper-webhook-service, namespace: gatekeeper-system}}
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: cert-manager-webhook}
+    webhooks:
+    - name: webhook.cert-manager.io
+      failurePolicy: Ignore
+      clientConfig: {service: {name: cert-manager-webhook, namespace: cert-manager}}
+    ---
+    """)
+
+
+def test_webhook_failure_policy():
+    findings = run_check("admission.webhook-failure-policy", inventory_from_yaml(GATEKEEPER_WEBHOOK))
+    assert [(f.status, f.evidence.get("webhook")) for f in findings] == [
+        (Status.FAIL, "validation.gatekeeper.sh"), (Status.PASS, None)]  # cert-manager is not a policy engine
+    ignore = kyverno("r", "validationFailureAction: Enforce, failurePolicy: Ignore", validate=REGISTRY)
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(ignore))
+    assert f.status is Status.FAIL and "failurePolicy: Ignore" in f.message
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(NAMESPACES))
+    assert f.status is Status.NOT_ASSESSED
+
+
+def test_namespace_exclusions():
+    wide = kyverno("no-priv", "validationFailureAction: Enforce", validate=NONROOT,
+                   exclude="{any: [{resources: {namespaces: [kube-system, scada, 'ot-*']}}]}")
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + wide))
+    assert f.status is Status.FAIL and "scada" in f.message and "ot-*" in f.message
+    narrow = kyverno("no-priv", "validationFailureAction: Enforce", validate=NONROOT,
+                     exclude="{any: [{resources: {namespaces: [kube-system]}}]}")
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + narrow))
+    assert f.status is Status.PASS
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES))
+    assert f.status is Status.NOT_ASSESSED
+
+
+def test_controller_present():
+    [f] = run_check("admission.controller-present", inventory_from_yaml(NAMESPACES))
+    assert f.status is Status.FAIL
+    findings = run_check("admission.controller-present", inventory_from_yaml(
+        NAMESPACES + VERIFY % "Enforce" + VAP % ("Fail", "[Deny]")))
+    assert {f.evidence["engine"] for f in findings} == {"Kyverno", "ValidatingAdmissionPolicy"}
+    assert all(f.status is Status.PASS for f in findings)
+
+
+def test_system_namespaces_are_not_judged_and_no_namespaces_is_not_assessed():
+    findings = run_check("admission.registry-enforced", inventory_from_yaml(NAMESPACES))
+    assert "Namespace/kube-system" not in statuses(findings)
+    [f] = run_check("admission.registry-enforced", inventory_from_yaml(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n"))
+    assert f.status is Status.NOT_ASSESSED
