@@ -231,7 +231,7 @@ class Incident:
             raise IncidentError("a timeline entry needs text")
         at = parse_time(event.data.get("at") or event.at)
         self.timeline.append({"at": iso(at), "text": text, "by": event.actor})
-        self.timeline.sort(key=lambda e: e["at"])
+        self.timeline.sort(key=lambda e: parse_time(e["at"]))
 
     def _on_evidence(self, event: Event) -> None:
         d = event.data
