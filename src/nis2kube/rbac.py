@@ -232,6 +232,7 @@ class RbacModel:
         self.problems: list[tuple[dict, str]] = []  # (object, what is wrong)
         self._by_role: dict[tuple[str, str | None, str], list[Grant]] = defaultdict(list)
         self._by_sa: dict[tuple[str, str], list[Grant]] = defaultdict(list)
+        self._into: dict[str, list[Role]] = defaultdict(list)
 
     def role(self, kind: str, namespace: str | None, name: str) -> Role | None:
         return self.roles.get((kind, namespace if kind == "Role" else None, name))
@@ -245,9 +246,7 @@ class RbacModel:
 
     def aggregated_into(self, role: Role) -> list[Role]:
         """The aggregated ClusterRoles this role's rules flow into."""
-        if role.kind != "ClusterRole":
-            return []
-        return [r for r in self.roles.values() if role.name in r.aggregated_from]
+        return self._into.get(role.name, []) if role.kind == "ClusterRole" else []
 
     def _add_grant(self, grant: Grant) -> None:
         self.grants.append(grant)
@@ -272,6 +271,8 @@ def build_model(inv: Inventory) -> RbacModel:
         model.roles[("Role", role.namespace, role.name)] = role
     for role in _cluster_roles(inv, model):
         model.roles[("ClusterRole", None, role.name)] = role
+        for source in role.aggregated_from:
+            model._into[source].append(role)
     model.roles.setdefault(("ClusterRole", None, CLUSTER_ADMIN), _builtin_cluster_admin())
     for obj in inv.objects("ClusterRoleBinding", RBAC_GROUP):
         grant = _grant(obj, None, model)

@@ -408,6 +408,7 @@ def test_system_grants_are_reported_apart():
 def test_default_service_account():
     inv = inv_of(
         deployment("hmi"), deployment("historian", sa_name="historian"), service_account("historian"),
+        deployment("batch", automountServiceAccountToken=False),
         deployment("scada", namespace="line-2"),
         role("read-cm", "line-2", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
         rb("default-cm", "line-2", "Role", "read-cm", sa("default")),
@@ -416,6 +417,7 @@ def test_default_service_account():
     assert found["Deployment/plant-ot/historian"].status is Status.PASS
     hmi = found["Deployment/plant-ot/hmi"]
     assert hmi.status is Status.FAIL and hmi.severity is Severity.MEDIUM
+    assert found["Deployment/plant-ot/batch"].severity is Severity.LOW  # no token mounted: less at stake
     scada = found["Deployment/line-2/scada"]
     assert scada.severity is Severity.HIGH and "Role/line-2/read-cm" in scada.message
 

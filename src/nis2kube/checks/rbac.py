@@ -97,13 +97,17 @@ def _scope_text(grant: Grant) -> str:
     return "cluster-wide" if grant.scope is None else f"in namespace {grant.scope}"
 
 
-def _grant_evidence(grant: Grant, found: list[Hit]) -> dict:
+def _rules_text(found: list[Hit]) -> list[str]:
+    return sorted({r.describe() + f" (from {r.source})" for h in found for r in h.rules})
+
+
+def _grant_evidence(grant: Grant, rules: list[str]) -> dict:
     return {
         "binding": grant.binding_display,
         "role": grant.role_display,
         "subjects": [s.display for s in grant.subjects],
         "scope": grant.scope or "cluster",
-        "rules": sorted({r.describe() + f" (from {r.source})" for h in found for r in h.rules}),
+        "rules": rules,
     }
 
 
@@ -124,13 +128,19 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         return
     for obj, problem in model.problems:
         yield ctx.not_assessed(obj, f"{problem}")
+    # many bindings share a role: judge each (role, scope) once
+    judged: dict[tuple, tuple[list[Hit], str, list[str]]] = {}
     for grant in model.grants:
         if grant.role is None:
             yield _on_grant(ctx, grant, "not_assessed",
                             f"{grant.binding_display} references {grant.role_display}, which is not in the input; "
                             f"cannot tell whether it grants {what}")  # fmt: skip
             continue
-        found = hits_of(grant.role, grant.scope)
+        key = (grant.role.kind, grant.role.namespace, grant.role.name, grant.scope)
+        if key not in judged:
+            found = hits_of(grant.role, grant.scope)
+            judged[key] = (found, _hits_text(found), _rules_text(found))
+        found, text, rules = judged[key]
         if not grant.subjects:
             yield _on_grant(ctx, grant, "passed", f"{grant.binding_display} has no subjects: it grants nothing")
             continue
@@ -145,8 +155,8 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         yield _on_grant(
             ctx, grant, "fail",
             f"{grant.binding_display} gives {_subjects_text(grant)} {what} {_scope_text(grant)} through "
-            f"{grant.role_display}: {_hits_text(found)}",
-            severity=severity, evidence=_grant_evidence(grant, found),
+            f"{grant.role_display}: {text}",
+            severity=severity, evidence=_grant_evidence(grant, rules),
         )  # fmt: skip
     yield from _unbound(ctx, model, what, hits_of)
 
@@ -367,7 +377,7 @@ def default_service_account(ctx: CheckContext) -> Iterator[Finding]:
         extra = f"; the default ServiceAccount is bound to {', '.join(bound)}" if bound else ""
         yield ctx.fail(w, f"runs as the namespace's default ServiceAccount (token "
                           f"{'mounted' if mounted else 'not mounted'}: {why}){extra}",
-                       severity=Severity.HIGH if bound and mounted else None,
+                       severity=Severity.HIGH if bound and mounted else None if mounted else Severity.LOW,
                        evidence={"automount": mounted, "roles": bound})  # fmt: skip
 
 
