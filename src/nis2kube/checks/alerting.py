@@ -108,7 +108,8 @@ DENIED = (
 )
 FALCO_METRICS = ("falcosecurity_falcosidekick_falco_events_total", "falco_events",
                  "falcosecurity_falco_rules_matches_total")
-CRITICAL = ("Critical", "critical", "CRITICAL", "2")  # falco-exporter labels priorities by number (2 = critical)
+# falcosidekick labels the priority by name; falco-exporter and Falco's own metrics by number (2 = critical)
+CRITICAL = ("Critical", "2")
 _PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug")
 
 
