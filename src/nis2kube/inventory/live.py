@@ -300,6 +300,7 @@ def _refusal(resp, served: _Served, verb: str = "list") -> str:
 
 # ---- snapshot -----------------------------------------------------------------------------------------
 SNAPSHOT_KEY = "nis2kube.io/snapshot"
+MAX_HEADER_BYTES = 4 * 1024 * 1024  # served kinds and unlisted reasons: kilobytes in practice
 
 
 def snapshot_document(inv: Inventory) -> dict:
@@ -321,19 +322,11 @@ def restore_snapshot(inv: Inventory, paths: list[str]) -> None:
     """An offline scan of a snapshot gets back the live facts its objects cannot carry.
 
     Cluster, version and capture time become the report's provenance; served kinds and unlisted kinds
-    make checks reach the same verdicts as the live scan did. Only files that start like a snapshot
-    are read a second time."""
+    make checks reach the same verdicts as the live scan did. Only the header at the top of a file that
+    starts like a snapshot is parsed (the objects were read by the file loader already)."""
     for path in paths:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(256)
-                if f'"{SNAPSHOT_KEY}"'.encode() not in head:
-                    continue
-                doc = orjson.loads(head + fh.read())
-        except (OSError, orjson.JSONDecodeError):
-            continue  # the file loader has already reported what is wrong with it
-        header = doc.get(SNAPSHOT_KEY) if isinstance(doc, dict) else None
-        if not isinstance(header, dict):
+        header = _snapshot_header(path)
+        if header is None:
             continue
         inv.source.cluster = inv.source.cluster or header.get("cluster")
         inv.source.server_version = inv.source.server_version or header.get("serverVersion")
@@ -344,3 +337,31 @@ def restore_snapshot(inv: Inventory, paths: list[str]) -> None:
         for entry in header.get("unlisted") or []:
             if isinstance(entry, dict) and isinstance(entry.get("kind"), str):
                 inv.unlisted[(str(entry.get("group") or ""), entry["kind"])] = str(entry.get("reason") or "")
+
+
+def _snapshot_header(path: str) -> dict | None:
+    """The `nis2kube.io/snapshot` object near the top of a file, parsed on its own; None if there is none."""
+    import json
+
+    marker = f'"{SNAPSHOT_KEY}"'
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(MAX_HEADER_BYTES)
+    except OSError:
+        return None  # the file loader has already reported what is wrong with it
+    start = head.find(marker.encode(), 0, 256)
+    if start < 0:
+        return None
+    text = head.decode("utf-8", errors="ignore")
+    start = text.find(marker) + len(marker)
+    colon = text.find(":", start)
+    if colon < 0 or text[start:colon].strip():
+        return None
+    begin = colon + 1
+    while begin < len(text) and text[begin] in " \t\r\n":
+        begin += 1
+    try:
+        header, _ = json.JSONDecoder().raw_decode(text, begin)
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
