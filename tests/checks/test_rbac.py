@@ -453,3 +453,16 @@ def test_group_grants_do_not_count_as_a_need_for_the_token():
                  crb("all-sas", "reader", group("system:serviceaccounts")))
     (finding,) = run_check("rbac.automount-token", inv)
     assert finding.status is Status.FAIL
+
+
+def test_automount_with_explicit_projected_token_and_unreadable_bindings():
+    projected = {"name": "api-token", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 600, "audience": "https://kubernetes.default.svc"}}]}}
+    inv = inv_of(service_account("scanner", automount=False),
+                 deployment("scanner", sa_name="scanner", volumes=[projected]), deployment("hmi"))
+    inv.unlisted[(GROUP, "ClusterRoleBinding")] = "forbidden"
+    found = by_resource(run_check("rbac.automount-token", inv))
+    scanner = found["Deployment/plant-ot/scanner"]
+    assert scanner.status is Status.PASS and "api-token" in scanner.message
+    hmi = found["Deployment/plant-ot/hmi"]
+    assert hmi.status is Status.NOT_ASSESSED and "forbidden" in hmi.message

@@ -205,7 +205,8 @@ def _why_not(pols: list[Policy], direction: str) -> str:
     title="Every namespace denies ingress by default",
     severity=Severity.HIGH,
     measures=NETWORK,
-    remediation="nis2kube harden netpol (a NetworkPolicy with podSelector {} and policyTypes [Ingress], no rules)",
+    remediation="`nis2kube harden --only netpol PATH -o OUT` writes it: a NetworkPolicy with podSelector {} "
+    "and policyTypes [Ingress], no rules.",
 )
 def default_deny_ingress(ctx: CheckContext) -> Iterator[Finding]:
     """Without a deny baseline every new pod is reachable from everywhere until someone writes a policy for it.
@@ -218,8 +219,8 @@ def default_deny_ingress(ctx: CheckContext) -> Iterator[Finding]:
     title="Every namespace denies egress by default",
     severity=Severity.MEDIUM,
     measures=NETWORK,
-    remediation="nis2kube harden netpol (a NetworkPolicy with podSelector {} and policyTypes [Egress], no rules, "
-    "plus an allowance for DNS)",
+    remediation="`nis2kube harden --only netpol PATH -o OUT` writes it: a NetworkPolicy with podSelector {} "
+    "and policyTypes [Egress], no rules; allow DNS and other needed destinations in separate policies.",
 )
 def default_deny_egress(ctx: CheckContext) -> Iterator[Finding]:
     """Egress control limits exfiltration and lateral movement from a compromised pod. policyTypes must name
@@ -232,7 +233,8 @@ def default_deny_egress(ctx: CheckContext) -> Iterator[Finding]:
     title="Every workload is selected by a NetworkPolicy for ingress and egress",
     severity=Severity.HIGH,
     measures=NETWORK,
-    remediation="nis2kube harden netpol, or add a NetworkPolicy whose podSelector matches the pod template labels",
+    remediation="`nis2kube harden --only netpol PATH -o OUT` with declared flows, or a NetworkPolicy whose "
+    "podSelector matches the pod template labels.",
 )
 def workload_not_isolated(ctx: CheckContext) -> Iterator[Finding]:
     """A pod no policy selects accepts and opens any connection. Matching uses the pod template labels with

@@ -356,6 +356,16 @@ def _automount(ctx: CheckContext, w: Workload) -> tuple[bool, str]:
     return True, "neither the pod spec nor the ServiceAccount sets automountServiceAccountToken (default true)"
 
 
+def _projected_token(w: Workload) -> str | None:
+    """Name of a volume that projects a serviceAccountToken on purpose (audience- and lifetime-bound)."""
+    for volume in w.pod_spec.get("volumes") or []:
+        projected = volume.get("projected") if isinstance(volume, dict) else None
+        sources = projected.get("sources") if isinstance(projected, dict) else None
+        if isinstance(sources, list) and any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
+            return str(volume.get("name", ""))
+    return None
+
+
 @check(
     id="rbac.default-service-account",
     title="Workloads run with their own ServiceAccount, not `default`",
@@ -395,10 +405,18 @@ def automount_token(ctx: CheckContext) -> Iterator[Finding]:
     (the workload shows no need for the API; permissions given to groups every account is in are not a
     need). Passes when the token is not mounted, or is mounted and the account has bindings of its own."""
     model = rbac_model(ctx.inv)
+    unreadable = [f"{kind}s: {reason}" for kind in ("RoleBinding", "ClusterRoleBinding")
+                  if (reason := ctx.inv.unlisted_reason(kind, RBAC_GROUP))]  # fmt: skip
     for w in workloads(ctx.inv):
         mounted, why = _automount(ctx, w)
         if not mounted:
-            yield ctx.passed(w, f"no API token is mounted ({why})")
+            explicit = _projected_token(w)
+            note = f"; volume {explicit} projects a token explicitly (bounded lifetime)" if explicit else ""
+            yield ctx.passed(w, f"no API token is automounted ({why}){note}")
+            continue
+        if unreadable:
+            yield ctx.not_assessed(w, f"API token mounted ({why}); whether the ServiceAccount needs it is unknown, "
+                                      f"bindings could not be read ({'; '.join(unreadable)})")  # fmt: skip
             continue
         roles = sorted({g.role_display for g in model.grants_for_service_account(w.namespace, w.service_account)})
         if roles:
