@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from incident_builders import Builder, significant
 
 from nis2kube.incidents.clocks import add_calendar_months, deadlines, format_left, next_deadline
 from nis2kube.incidents.model import ReportKind
@@ -22,14 +23,16 @@ def by_kind(items):
     return {str(d.kind): d for d in items}
 
 
-def test_no_deadlines_before_significance(builder):
+def test_no_deadlines_before_significance():
+    builder = Builder()
     inc = builder.add("opened", {"title": "Falco: shell in scada pod"})
     assert deadlines(inc, BERLIN) == []
     inc = builder.add("triaged", {"decision": "not-significant", "rationale": "test pod"})
     assert deadlines(inc, BERLIN) == []
 
 
-def test_decision_time_is_awareness_when_not_entered(builder):
+def test_decision_time_is_awareness_when_not_entered():
+    builder = Builder()
     builder.add("opened", {"title": "x"}, at="2026-05-04T07:00:00+00:00")
     inc = builder.add("triaged", {"decision": "significant"}, at="2026-05-04T09:30:00+00:00")
     assert inc.aware_at == t("2026-05-04T09:30:00+00:00")
@@ -38,7 +41,7 @@ def test_decision_time_is_awareness_when_not_entered(builder):
     assert dl["notification"].due_at == t("2026-05-07T09:30:00+00:00")
 
 
-def test_24h_across_spring_forward_keeps_the_instant_and_moves_the_wall_clock(significant):
+def test_24h_across_spring_forward_keeps_the_instant_and_moves_the_wall_clock():
     # 28 March 2026 12:00 CET; clocks go forward on 29 March 02:00 -> 03:00.
     inc = significant("2026-03-28T12:00:00+01:00").add("updated", {"severity": "high"})
     dl = by_kind(deadlines(inc, BERLIN))
@@ -48,14 +51,14 @@ def test_24h_across_spring_forward_keeps_the_instant_and_moves_the_wall_clock(si
     assert dl["notification"].due_at == t("2026-03-31T11:00:00+00:00")
 
 
-def test_24h_across_fall_back(significant):
+def test_24h_across_fall_back():
     inc = significant("2026-10-24T12:00:00+02:00").add("updated", {"severity": "high"})
     due = by_kind(deadlines(inc, BERLIN))["early-warning"].due_at
     assert due == t("2026-10-25T10:00:00+00:00")
     assert due.astimezone(BERLIN).strftime("%H:%M %Z") == "11:00 CET"
 
 
-def test_trust_service_provider_notification_is_24h(significant):
+def test_trust_service_provider_notification_is_24h():
     inc = significant("2026-06-10T15:00:00+02:00").add("updated", {"severity": "low"})
     assert by_kind(deadlines(inc, BERLIN, trust_service_provider=True))["notification"].due_at == t(
         "2026-06-11T13:00:00+00:00")
@@ -76,7 +79,7 @@ def test_calendar_month(start, expected):
     assert add_calendar_months(t(start), 1, BERLIN) == t(expected)
 
 
-def test_final_report_due_one_month_after_the_notification(significant):
+def test_final_report_due_one_month_after_the_notification():
     b = significant("2026-01-30T09:00:00+01:00")
     b.add("report-submitted", {"kind": "early-warning", "content_sha256": SHA}, at="2026-01-30T20:00:00+01:00")
     inc = b.add("report-submitted", {"kind": "notification", "content_sha256": SHA},
@@ -88,7 +91,7 @@ def test_final_report_due_one_month_after_the_notification(significant):
     assert dl["final"].state(t("2026-03-01T00:00:00+00:00")) == "overdue"
 
 
-def test_progress_report_rebases_final_on_handling(significant):
+def test_progress_report_rebases_final_on_handling():
     b = significant("2026-01-05T09:00:00+01:00")
     b.add("report-submitted", {"kind": "notification", "content_sha256": SHA}, at="2026-01-06T09:00:00+01:00")
     inc = b.add("report-submitted", {"kind": "progress", "content_sha256": SHA}, at="2026-02-05T09:00:00+01:00")
@@ -99,13 +102,13 @@ def test_progress_report_rebases_final_on_handling(significant):
     assert by_kind(deadlines(inc, BERLIN))["final"].due_at == t("2026-04-30T16:00:00+00:00")
 
 
-def test_late_submission_is_recorded_as_late(significant):
+def test_late_submission_is_recorded_as_late():
     b = significant("2026-04-01T08:00:00+00:00")
     inc = b.add("report-submitted", {"kind": "early-warning", "content_sha256": SHA}, at="2026-04-02T09:00:00+00:00")
     assert by_kind(deadlines(inc, BERLIN))["early-warning"].state(t("2026-04-03T00:00:00+00:00")) == "late"
 
 
-def test_next_deadline_and_formatting(significant):
+def test_next_deadline_and_formatting():
     inc = significant("2026-04-01T08:00:00+00:00").add("updated", {"severity": "high"})
     now = t("2026-04-02T05:00:00+00:00")
     nxt = next_deadline(deadlines(inc, BERLIN), now)

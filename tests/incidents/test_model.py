@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from incident_builders import Builder, significant
 
 from nis2kube.incidents.model import IncidentError, Status
 
@@ -13,7 +14,7 @@ def send(b, kind: str):
     return b.add("report-submitted", {"kind": kind, "content_sha256": SHA})
 
 
-def test_full_lifecycle(significant):
+def test_full_lifecycle():
     b = significant("2026-02-02T07:15:00+01:00")
     assert send(b, "early-warning").status == Status.EARLY_WARNING_SENT
     assert send(b, "intermediate").status == Status.EARLY_WARNING_SENT
@@ -26,7 +27,8 @@ def test_full_lifecycle(significant):
     assert inc.version == 8
 
 
-def test_reports_need_a_significant_decision(builder):
+def test_reports_need_a_significant_decision():
+    builder = Builder()
     builder.add("opened", {"title": "x"})
     with pytest.raises(IncidentError, match="reports are for significant incidents"):
         builder.add("report-submitted", {"kind": "early-warning", "content_sha256": SHA})
@@ -35,13 +37,14 @@ def test_reports_need_a_significant_decision(builder):
     assert inc.status == Status.TRIAGED and inc.aware_at is None
 
 
-def test_final_report_requires_the_notification(significant):
+def test_final_report_requires_the_notification():
     b = significant("2026-02-02T07:15:00+01:00")
     with pytest.raises(IncidentError, match="follows the incident notification"):
         b.add("report-submitted", {"kind": "final", "content_sha256": SHA})
 
 
-def test_not_significant_can_be_escalated_and_aware_at_is_entered_by_a_person(builder):
+def test_not_significant_can_be_escalated_and_aware_at_is_entered_by_a_person():
+    builder = Builder()
     builder.add("opened", {"title": "x"}, at="2026-05-01T08:00:00+00:00")
     builder.add("triaged", {"decision": "not-significant"}, at="2026-05-01T09:00:00+00:00")
     inc = builder.add("triaged", {"decision": "significant", "aware_at": "2026-05-02T06:00:00+02:00"},
@@ -49,7 +52,7 @@ def test_not_significant_can_be_escalated_and_aware_at_is_entered_by_a_person(bu
     assert inc.status == Status.SIGNIFICANT and inc.aware_at.isoformat() == "2026-05-02T04:00:00+00:00"
 
 
-def test_triage_after_reporting_started_is_refused(significant):
+def test_triage_after_reporting_started_is_refused():
     b = significant("2026-02-02T07:15:00+01:00")
     b.add("report-submitted", {"kind": "early-warning", "content_sha256": SHA})
     with pytest.raises(IncidentError, match="already early-warning-sent"):
@@ -62,13 +65,14 @@ def test_triage_after_reporting_started_is_refused(significant):
     ({"colour": "red"}, "unknown incident field"),
     ({"aware_at": "2026-01-01T10:00:00"}, "has no UTC offset"),
 ])
-def test_invalid_updates(builder, data, message):
+def test_invalid_updates(data, message):
+    builder = Builder()
     builder.add("opened", {"title": "x"})
     with pytest.raises(IncidentError, match=message):
         builder.add("updated", data)
 
 
-def test_closed_incident_refuses_changes_but_accepts_late_reports_and_evidence(significant):
+def test_closed_incident_refuses_changes_but_accepts_late_reports_and_evidence():
     b = significant("2026-02-02T07:15:00+01:00")
     b.add("report-submitted", {"kind": "notification", "content_sha256": SHA})
     b.add("closed", {})
@@ -79,12 +83,13 @@ def test_closed_incident_refuses_changes_but_accepts_late_reports_and_evidence(s
     assert b.add("report-submitted", {"kind": "final", "content_sha256": SHA}).status == Status.CLOSED
 
 
-def test_first_event_must_be_opened(builder):
+def test_first_event_must_be_opened():
+    builder = Builder()
     with pytest.raises(IncidentError, match="does not exist"):
         builder.add("updated", {"impact": "x"})
 
 
-def test_round_trip_through_the_projection(significant):
+def test_round_trip_through_the_projection():
     from nis2kube.incidents.model import Incident
 
     b = significant("2026-02-02T07:15:00+01:00")

@@ -8,6 +8,7 @@ from importlib import resources
 import orjson
 import pytest
 import yaml
+from incident_builders import Builder, significant
 
 from nis2kube.incidents.model import ReportKind
 from nis2kube.incidents.profile import EntityProfile
@@ -26,7 +27,7 @@ EXPECTED = {
 
 
 @pytest.fixture
-def filled(significant):
+def filled():
     b = significant("2026-02-02T07:15:00+01:00")
     b.add("updated", {"suspected_malicious": "yes", "cross_border": "no", "severity": "high",
                       "assessment": "Attacker used a leaked kubeconfig to exec into the SCADA gateway.",
@@ -45,7 +46,7 @@ def test_each_kind_has_exactly_the_article_23_4_fields(kind, filled):
     assert d.missing == []
 
 
-def test_empty_record_flags_every_missing_field(significant):
+def test_empty_record_flags_every_missing_field():
     inc = significant("2026-02-02T07:15:00+01:00").add("timeline", {"text": "Falco alert acknowledged"})
     d = draft(inc, ReportKind.NOTIFICATION, ENTITY)
     assert d.missing == ["early_warning_update", "initial_assessment", "severity", "impact",
@@ -71,7 +72,8 @@ def test_json_output_is_structured(filled):
     assert data["due_at"] == "2026-03-03T06:00:00Z"  # one calendar month after the notification
 
 
-def test_markdown_escapes_record_text(builder):
+def test_markdown_escapes_record_text():
+    builder = Builder()
     builder.add("opened", {"title": "<script>alert(1)</script> in pod"})
     inc = builder.add("triaged", {"decision": "significant"})
     md = render(draft(inc, ReportKind.EARLY_WARNING, ENTITY), "md", ENTITY).decode()

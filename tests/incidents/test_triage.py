@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from incident_builders import Builder
+
 from nis2kube.incidents.triage import TriageAnswers, loss_threshold, recommend
 
 ALL_NO = dict(severe_disruption=False, damage_to_others=False, financial_loss_eur=0, trade_secrets=False,
@@ -54,7 +56,8 @@ def test_recurrence_needs_two_occurrences_and_joint_loss_above_threshold():
     assert rec.significant is None and rec.unanswered == ["recurrence_loss_eur"]
 
 
-def test_decision_and_decider_are_recorded(builder):
+def test_decision_and_decider_are_recorded():
+    builder = Builder()
     builder.add("opened", {"title": "Cryptominer in batch namespace"})
     rec = recommend(TriageAnswers(**ALL_NO))
     inc = builder.add("triaged", {"answers": TriageAnswers(**ALL_NO).to_dict(), "recommendation": rec.to_dict(),

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 
+import pg_fixtures
 from sqlalchemy import select, text
 
 from nis2kube.store import Store
 from nis2kube.store.schema import alerts, incident_events
 
+pg_server, pg_url, db_url = pg_fixtures.pg_server, pg_fixtures.pg_url, pg_fixtures.db_url
 WRITER = pathlib.Path(__file__).with_name("crash_writer.py")
 ACKS_BEFORE_KILL = 300
 

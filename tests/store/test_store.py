@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pg_fixtures
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -12,6 +13,7 @@ from nis2kube.incidents.intake import parse_falco
 from nis2kube.incidents.model import IncidentError, Status
 from nis2kube.store import NotFound, Store
 
+pg_server, pg_url, db_url = pg_fixtures.pg_server, pg_fixtures.pg_url, pg_fixtures.db_url
 SHA = "12" * 32
 
 

@@ -1,10 +1,11 @@
-"""Incidents built the way the store builds them: by folding events."""
+"""Incidents built the way the store builds them: by folding events.
+
+A plain module, not a conftest.py: other test folders import their own `conftest` by name.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-import pytest
 
 from nis2kube.incidents.model import Event, Incident, fold
 
@@ -25,19 +26,10 @@ class Builder:
         return fold(self.id, self.events)
 
 
-@pytest.fixture
-def builder() -> Builder:
-    return Builder()
-
-
-@pytest.fixture
-def significant(builder: Builder):
-    """A factory: a significant incident that became aware at `aware` (ISO with offset)."""
-
-    def make(aware: str) -> Builder:
-        builder.add("opened", {"title": "Unauthorised PLC write from a compromised HMI pod", "namespaces": ["ot"]},
-                    at=aware)
-        builder.add("triaged", {"decision": "significant", "aware_at": aware}, at=aware)
-        return builder
-
-    return make
+def significant(aware: str) -> Builder:
+    """A Builder holding a significant incident that became aware at `aware` (ISO with offset)."""
+    builder = Builder()
+    builder.add("opened", {"title": "Unauthorised PLC write from a compromised HMI pod", "namespaces": ["ot"]},
+                at=aware)
+    builder.add("triaged", {"decision": "significant", "aware_at": aware}, at=aware)
+    return builder

@@ -1,5 +1,8 @@
 """Store fixtures: a fresh SQLite file, and a fresh database on a real throwaway PostgreSQL server.
 
+A plain module, not a conftest.py (other test folders import their own `conftest` by name); test modules
+bind these fixtures with `db_url = pg_fixtures.db_url` etc.
+
 The PostgreSQL server is started once per session from Debian's binaries (/usr/lib/postgresql/*/bin)
 on 127.0.0.1, as the `postgres` user when running as root (initdb refuses root), and stopped at the end.
 Set NIS2KUBE_SKIP_POSTGRES=1 to skip those tests; otherwise missing binaries are a test failure.
