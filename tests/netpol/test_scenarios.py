@@ -326,3 +326,14 @@ def test_explain_names_the_allowing_rule_and_the_isolating_policies():
     assert any("isolated for ingress by y/a-from-b; no ingress rule" in r for r in no.reasons)
     ports = model.can_reach("y/b", "y/a")
     assert ports.verdict == "allowed" and ports.ports.describe() == "80/TCP"
+
+
+def test_missing_namespace_objects_are_reported_when_selectors_need_their_labels():
+    spec = """  podSelector: {}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: ops}}}]"""
+    model = build_model(inventory(pod_yaml("x", "a") + "---\n" + pod_yaml("w", "b") + "---\n" + policy("x", "t", spec)))
+    assert len(model.problems) == 1
+    assert "namespaces w, x have no Namespace object" in model.problems[0] and "team" in model.problems[0]
+    same = policy("x", "t", "  podSelector: {}\n  ingress:\n  - from: [{namespaceSelector: {}}]")
+    assert build_model(inventory(pod_yaml("x", "a") + "---\n" + same)).problems == []

@@ -72,5 +72,7 @@ def flows_match_declared(ctx: CheckContext) -> Iterator[Finding]:
     for note in result.unverifiable:
         if note.startswith("namespace "):
             yield ctx.not_assessed(None, note)
+    for problem in model.problems:
+        yield ctx.not_assessed(None, f"NetworkPolicy input: {problem}")
     for warning in result.warnings:
         yield ctx.not_assessed(None, f"{spec.path}: {warning}")

@@ -200,6 +200,7 @@ def _build(inv: Inventory) -> Model:
             where = f" ({ref.location.file})" if ref.location else ""
             problems.append(f"NetworkPolicy {ref.namespace}/{ref.name}{where}: {exc}; the API server would "
                             "reject it, so it is not applied")
+    problems.extend(_unknown_namespace_labels(inv, endpoints, policies))
     unmodelled = []
     for group, kind, cluster_wide in UNMODELLED_KINDS:
         for obj in inv.objects(kind, group):
@@ -212,6 +213,20 @@ def _build(inv: Inventory) -> Model:
         ns, name = meta.get("namespace") or "default", str(meta.get("name", ""))
         pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod))
     return Model(endpoints, classes, class_of, members, namespaces, policies, unmodelled, problems, pods)
+
+
+def _unknown_namespace_labels(inv: Inventory, endpoints: list[Endpoint], policies: list[Policy]) -> list[str]:
+    """Namespaces without a Namespace object have unknown labels; say so when a selector depends on them."""
+    keys = {r.key for p in policies for rule in p.ingress + p.egress for peer in rule.peers or ()
+            if peer.namespace_selector is not None for r in peer.namespace_selector.requirements}
+    keys.discard("kubernetes.io/metadata.name")
+    known = {str((o.get("metadata") or {}).get("name")) for o in inv.objects("Namespace")}
+    missing = sorted({e.namespace for e in endpoints} - known)
+    if not keys or not missing:
+        return []
+    return [f"namespaces {', '.join(missing)} have no Namespace object in the input, so their labels are unknown "
+            f"(only kubernetes.io/metadata.name is assumed); namespaceSelector terms on {', '.join(sorted(keys))} "
+            "may match them in the cluster. Add the Namespace objects for an exact answer"]
 
 
 def endpoint_of(namespace: str, kind: str, name: str, labels: Mapping[str, str], pod_spec: dict,
