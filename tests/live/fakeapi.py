@@ -127,7 +127,8 @@ class FakeApiServer:
     def answer(self, req: Request) -> tuple[int, dict, bytes]:
         if req.method != "GET":
             return _status(405, "MethodNotAllowed", f"{req.method} is not allowed here")
-        if req.authorization != f"Bearer {TOKEN}":
+        scheme, _, credential = req.authorization.partition(" ")
+        if scheme.lower() != "bearer" or credential != TOKEN:
             return _status(401, "Unauthorized", "Unauthorized")
         parts = [p for p in req.path.split("/") if p]
         if req.path == "/version":

@@ -253,3 +253,34 @@ def test_restore_ignores_plain_files(tmp_path):
 def test_every_live_kind_is_unique():
     keys = [(k.group, k.kind) for k in LIVE_KINDS]
     assert len(keys) == len(set(keys))
+
+
+def test_connection_failures_for_one_kind_do_not_abort_the_scan(tmp_path):
+    with FakeApiServer(fixture_objects(), Faults(slow={"pods": 2.0})) as api:
+        target = ClusterTarget(kubeconfig=api.kubeconfig(str(tmp_path / "kc")), request_timeout=0.2, attempts=1)
+        inv = from_cluster(target, LiveOptions(page_size=2))
+    assert "listing pods failed" in inv.unlisted_reason("Pod") and "ReadTimeoutError" in inv.unlisted_reason("Pod")
+    assert names(inv, "Deployment") == {"mqtt-broker", "mes-frontend"}
+
+
+def test_in_cluster_service_account_is_used_when_no_kubeconfig_exists(tmp_path, monkeypatch):
+    from kubernetes.config import incluster_config
+
+    from nis2kube.inventory.live_http import connect
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("projected-token")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    transport = connect(ClusterTarget())
+    assert transport.cluster == "in-cluster" and transport.host == "https://10.96.0.1:443"
+    scheme, _, credential = transport._auth_headers()["authorization"].partition(" ")
+    assert scheme.lower() == "bearer" and credential == "projected-token"  # the scheme is case-insensitive
+    # An explicit kubeconfig always wins over the mounted account.
+    with pytest.raises(LiveError, match="cannot load cluster credentials"):
+        connect(ClusterTarget(kubeconfig=str(tmp_path / "absent")))

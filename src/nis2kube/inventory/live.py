@@ -88,7 +88,10 @@ def from_cluster(target: ClusterTarget, options: LiveOptions | None = None) -> I
     done = 0
 
     def run(job: tuple[_Served, bool]) -> tuple[_Served, _Listed]:
-        return job[0], _list_kind(transport, job[0], job[1], options)
+        try:
+            return job[0], _list_kind(transport, job[0], job[1], options)
+        except LiveError as exc:  # this kind stays unread; the others are still worth a scan
+            return job[0], _Listed(unlisted=f"listing {job[0].resource} failed: {exc}")
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         results = []
@@ -136,7 +139,10 @@ def _discover(transport: Transport, concurrency: int) -> tuple[list[_Served], li
             docs.append((name, version, f"/apis/{name}/{version}"))
 
     def fetch(doc: tuple[str, str, str]) -> tuple[str, str, str, dict | None]:
-        return (*doc, _get_json(transport, doc[2]))
+        try:
+            return (*doc, _get_json(transport, doc[2]))
+        except LiveError:
+            return (*doc, None)
 
     served: list[_Served] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
