@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
 import yaml
 
 from conftest import inventory_from_yaml, run_check, statuses
@@ -261,3 +262,18 @@ def test_system_namespaces_are_not_judged_and_no_namespaces_is_not_assessed():
     [f] = run_check("admission.registry-enforced", inventory_from_yaml(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n"))
     assert f.status is Status.NOT_ASSESSED
+
+
+def test_factory_hall_story():
+    from conftest import EXAMPLE
+    from nis2kube.inventory import from_paths
+
+    if not EXAMPLE.is_dir():
+        pytest.skip("examples/factory-hall not present")
+    inv = from_paths([str(EXAMPLE)])
+    registry = run_check("admission.registry-enforced", inv)
+    assert registry and all(f.status is Status.FAIL and "Audit mode" in f.message for f in registry)
+    [exclusion] = run_check("admission.namespace-exclusions", inv)
+    assert exclusion.status is Status.FAIL and "falco, scada" in exclusion.message
+    non_root = statuses(run_check("admission.non-root-enforced", inv))
+    assert non_root["Namespace/historian"] is Status.PASS and non_root["Namespace/scada"] is Status.FAIL

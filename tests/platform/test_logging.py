@@ -421,3 +421,18 @@ def test_attested_retention_and_no_evidence(tmp_path):
 def test_durations(text, days):
     value = duration_days(text)
     assert (value is None) if days is None else math.isclose(value, days)
+
+
+def test_factory_hall_story(tmp_path):
+    from conftest import EXAMPLE
+    from nis2kube.inventory import from_paths
+
+    if not EXAMPLE.is_dir():
+        pytest.skip("examples/factory-hall not present")
+    inv = from_paths([str(EXAMPLE)])
+    [shipped] = run_check("logging.audit-log-shipped", inv)
+    assert shipped.status is Status.FAIL and "fluent-bit does not run on control-plane nodes" in shipped.message
+    rotation = by_status(run_check("logging.audit-log-rotation", inv))
+    assert any("--audit-log-maxage" in m for m in rotation.get(Status.FAIL, []))
+    findings = run_check("logging.audit-policy-secrets", inv, inputs=policy_inputs(tmp_path, LEAKY_POLICY))
+    assert any(f.status is Status.FAIL for f in findings)

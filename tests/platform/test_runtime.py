@@ -254,3 +254,16 @@ def test_rules_without_falco_are_not_assessed_and_no_rules_fail():
     assert f.status is Status.NOT_ASSESSED
     findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco()))
     assert all(f.status is Status.FAIL and "no Falco rules in any ConfigMap" in f.message for f in findings)
+
+
+def test_factory_hall_story():
+    from conftest import EXAMPLE
+    from nis2kube.inventory import from_paths
+
+    if not EXAMPLE.is_dir():
+        pytest.skip("examples/factory-hall not present")
+    inv = from_paths([str(EXAMPLE)])
+    [coverage] = run_check("runtime.falco-coverage", inv)
+    assert coverage.status is Status.FAIL and "edge-halle3-2" in coverage.evidence["blind_nodes"]
+    [routing] = run_check("runtime.falco-alert-routing", inv)
+    assert routing.status is Status.PASS and "webhook" in routing.message
