@@ -295,15 +295,23 @@ def _excess(row: dict[PortSet, int], declared: list[tuple[int, PortSet]]) -> dic
 
 def _blocked_internal(matrix: Matrix, members: list[list[Endpoint]], f: Flow, zone_bits: dict[str, int],
                       affected: int) -> list[Gap]:
+    """Declared ports minus allowed ports, per destination, computed on the rows' bitsets (no pair loop)."""
     grouped: dict[tuple[int, PortSet], int] = defaultdict(int)
     for s in bits_of(zone_bits[f.src.name] & ~affected):
+        row = matrix.rows.get(s, {})
         for ports, dbits in matrix.index.resolve(f.ports, zone_bits[f.dst.name] & ~affected):
-            for d in bits_of(dbits):
-                if d == s and len(members[s]) == 1:
-                    continue  # a workload talking to itself is not a flow between workloads
-                missing = ports.difference(matrix.ports(s, d))
-                if missing:
-                    grouped[(s, missing)] |= 1 << d
+            if len(members[s]) == 1:
+                dbits &= ~(1 << s)  # a workload talking to itself is not a flow between workloads
+            rest = dbits
+            for aports, abits in row.items():
+                both = dbits & abits
+                if both:
+                    missing = ports.difference(aports)
+                    if missing:
+                        grouped[(s, missing)] |= both
+                    rest &= ~abits
+            if rest:
+                grouped[(s, ports)] |= rest
     return [Gap("blocked", members[s], _expand(members, bits), ports, flow=f)
             for (s, ports), bits in grouped.items()]
 
