@@ -98,6 +98,15 @@ def test_policy_selecting_everything_that_then_allows_is_not_default_deny(rules)
     assert "looks-like-deny" in finding.message
 
 
+def test_null_rule_from_a_bare_dash_allows_everything():
+    text = (NAMESPACES + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+            "metadata: {name: deny-or-not, namespace: plant-ot}\n"
+            "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n  -\n")
+    inv = inventory_from_yaml(text)
+    assert verdict("net.default-deny-ingress", inv, "Namespace/plant-ot").status is Status.FAIL
+    assert verdict("net.allow-all-rule", inv, "NetworkPolicy/plant-ot/deny-or-not").status is Status.FAIL
+
+
 def test_allow_all_trap_is_named_in_the_message():
     inv = inv_of(policy("open", policyTypes=["Ingress"], ingress=[{}]))
     assert "rule 1 allows any source" in verdict("net.default-deny-ingress", inv, "Namespace/plant-ot").message
@@ -140,6 +149,12 @@ def test_custom_system_namespaces_from_config():
     inv = inv_of()
     found = run_check("net.default-deny-ingress", inv, {"system_namespaces": ["plant-ot"]})
     assert {f.resource.name: f.system for f in found} == {"plant-ot": True, "kube-system": False}
+
+
+def test_no_namespaces_is_not_assessed():
+    inv = inventory_from_yaml("apiVersion: v1\nkind: Node\nmetadata: {name: edge-1}\n")
+    (finding,) = run_check("net.default-deny-ingress", inv)
+    assert finding.status is Status.NOT_ASSESSED
 
 
 def test_unreadable_network_policies_are_not_assessed():

@@ -70,7 +70,9 @@ def parse_policy(obj: dict) -> Policy:
         selector = parse_selector({} if raw_selector is None else raw_selector)
     except InvalidSelector as exc:
         error = f"invalid podSelector: {exc}"
-    rules = {d: tuple(r for r in _list(spec.get(RULES[d])) if isinstance(r, Mapping)) for d in (INGRESS, EGRESS)}
+    # A YAML `- ` with nothing after it is a null rule, which the API server decodes as `{}`: allow all.
+    rules = {d: tuple({} if r is None else r for r in _list(spec.get(RULES[d])) if r is None or isinstance(r, Mapping))
+             for d in (INGRESS, EGRESS)}  # fmt: skip
     declared = {t for t in _list(spec.get("policyTypes")) if t in (INGRESS, EGRESS)}
     if not _list(spec.get("policyTypes")):
         declared = {INGRESS} | ({EGRESS} if _list(spec.get("egress")) else set())
@@ -160,6 +162,9 @@ def _default_deny(ctx: CheckContext, direction: str) -> Iterator[Finding]:
     others = _other_policies(ctx.inv)
     note = f" (not evaluated here: {', '.join(others)})" if others else ""
     lower = direction.lower()
+    if not ctx.inv.namespaces():
+        yield ctx.not_assessed(None, "the input holds no namespace and no namespaced object")
+        return
     for ns in ctx.inv.namespaces():
         subject = _namespace_subject(ctx.inv, ns)
         pols = by_ns.get(ns, [])
