@@ -248,6 +248,21 @@ class RbacModel:
         """The aggregated ClusterRoles this role's rules flow into."""
         return self._into.get(role.name, []) if role.kind == "ClusterRole" else []
 
+    def who_can(
+        self, verb: str, group: str, resource: str, namespace: str | None = None, name: str = ""
+    ) -> list[tuple[Subject, Grant]]:
+        """Subjects allowed a request, as the RBAC authorizer decides it.
+
+        `namespace` is the request's namespace; None for cluster-scoped resources or all-namespace requests,
+        which only ClusterRoleBindings can allow."""
+        out = []
+        for grant in self.grants:
+            if grant.role is None or not grant.covers(namespace):
+                continue
+            if any(r.allows(verb, group, resource, name) for r in grant.role.rules):
+                out.extend((subject, grant) for subject in grant.subjects)
+        return out
+
     def _add_grant(self, grant: Grant) -> None:
         self.grants.append(grant)
         if grant.role is not None:

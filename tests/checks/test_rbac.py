@@ -466,3 +466,25 @@ def test_automount_with_explicit_projected_token_and_unreadable_bindings():
     assert scanner.status is Status.PASS and "api-token" in scanner.message
     hmi = found["Deployment/plant-ot/hmi"]
     assert hmi.status is Status.NOT_ASSESSED and "forbidden" in hmi.message
+
+
+def test_who_can_follows_binding_scope_and_resource_names():
+    inv = inv_of(
+        cluster_role("secret-reader", SECRETS_LIST),
+        role("cert", "plant-ot", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                                   "resourceNames": ["opcua-cert"]}]),
+        rb("reader", "plant-ot", "ClusterRole", "secret-reader", sa("historian")),
+        rb("cert", "plant-ot", "Role", "cert", user("gw")),
+        crb("auditors", "secret-reader", group("auditors")),
+    )
+    model = rbac_model(inv)
+
+    def who(*request) -> set[str]:
+        return {s.display for s, _ in model.who_can(*request)}
+
+    assert who("list", "", "secrets", "plant-ot") == {"ServiceAccount plant-ot/historian", "Group auditors"}
+    assert who("list", "", "secrets", "line-2") == {"Group auditors"}
+    assert who("list", "", "secrets") == {"Group auditors"}  # all namespaces: ClusterRoleBindings only
+    assert who("get", "", "secrets", "plant-ot", "opcua-cert") == {
+        "ServiceAccount plant-ot/historian", "Group auditors", "User gw"}
+    assert who("delete", "", "secrets", "plant-ot") == set()
