@@ -254,6 +254,7 @@ def test_cluster_admin_binding():
         crb("everyone", "cluster-admin", group("system:authenticated")),
         crb("kube-system-ci", "cluster-admin", sa("kube-ctrl", "kube-system")),
         rb("cell-admin", "plant-ot", "ClusterRole", "cluster-admin", sa("deployer", "ci")),
+        rb("vendor-admin", "kube-system", "ClusterRole", "cluster-admin", user("support@cni-vendor.example")),
     )
     found = by_resource(run_check("rbac.cluster-admin-binding", inv))
     assert found["ClusterRoleBinding/cluster-admin"].status is Status.PASS
@@ -266,6 +267,8 @@ def test_cluster_admin_binding():
     assert everyone.status is Status.FAIL and not everyone.system
     cell = found["RoleBinding/plant-ot/cell-admin"]
     assert cell.status is Status.FAIL and cell.severity is Severity.HIGH and "namespace plant-ot" in cell.message
+    vendor = found["RoleBinding/kube-system/vendor-admin"]
+    assert vendor.status is Status.FAIL and vendor.system is False
     assert "(cluster)" not in found
 
 

@@ -83,9 +83,9 @@ def _model(ctx: CheckContext) -> tuple[RbacModel | None, Finding | None]:
     return model, None
 
 
-def _system(ctx: CheckContext, grant: Grant, subjects: tuple = ()) -> bool:
-    chosen = subjects or grant.subjects
-    return bool(chosen) and all(s.is_system(ctx.config.system_namespaces) for s in chosen)
+def _system(ctx: CheckContext, grant: Grant) -> bool:
+    """Reported apart only when every subject is a control-plane identity (a binding to nobody is not)."""
+    return bool(grant.subjects) and all(s.is_system(ctx.config.system_namespaces) for s in grant.subjects)
 
 
 def _subjects_text(grant: Grant, subjects: tuple = ()) -> str:
@@ -127,7 +127,7 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         yield verdict
         return
     for obj, problem in model.problems:
-        yield ctx.not_assessed(obj, f"{problem}")
+        yield ctx.not_assessed(obj, problem)
     # many bindings share a role: judge each (role, scope) once
     judged: dict[tuple, tuple[list[Hit], str, list[str]]] = {}
     for grant in model.grants:
@@ -222,12 +222,13 @@ def cluster_admin_binding(ctx: CheckContext) -> Iterator[Finding]:
         severity = Severity.CRITICAL if grant.scope is None or everyone else Severity.HIGH
         reach = ("full control of the cluster" if grant.scope is None
                  else f"full control of namespace {grant.scope} (RoleBinding)")  # fmt: skip
-        yield ctx.fail(
+        finding = ctx.fail(
             grant.binding,
             f"{grant.binding_display} binds ClusterRole/cluster-admin to {_subjects_text(grant, people)}: {reach}",
             severity=severity,
             evidence=_grant_evidence(grant, []) | {"non_system_subjects": [s.display for s in people]},
         )  # fmt: skip
+        yield dataclasses.replace(finding, system=False)  # a person with admin in kube-system is no platform noise
     if not failed:
         yield ctx.passed(None, f"no non-system subject is bound to cluster-admin ({len(bindings)} binding(s) of it, "
                                f"{len(model.grants)} bindings checked)")  # fmt: skip
