@@ -158,7 +158,7 @@ class Subject:
         if self.kind == "ServiceAccount" and self.namespace:
             return self.namespace, self.name
         if self.kind == "User" and self.name.startswith(SA_USER_PREFIX):
-            ns, _, name = self.name[len(SA_USER_PREFIX):].partition(":")
+            ns, _, name = self.name[len(SA_USER_PREFIX) :].partition(":")
             if ns and name:
                 return ns, name
         return None
@@ -202,8 +202,10 @@ class Grant:
     def role_display(self) -> str:
         if self.role is not None:
             return self.role.display
-        return f"{self.role_kind}/{self.scope}/{self.role_name}" if self.role_kind == "Role" else (
-            f"{self.role_kind}/{self.role_name}"
+        return (
+            f"{self.role_kind}/{self.scope}/{self.role_name}"
+            if self.role_kind == "Role"
+            else (f"{self.role_kind}/{self.role_name}")
         )
 
     def covers(self, namespace: str | None) -> bool:

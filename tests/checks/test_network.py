@@ -99,9 +99,11 @@ def test_policy_selecting_everything_that_then_allows_is_not_default_deny(rules)
 
 
 def test_null_rule_from_a_bare_dash_allows_everything():
-    text = (NAMESPACES + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-            "metadata: {name: deny-or-not, namespace: plant-ot}\n"
-            "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n  -\n")
+    text = (
+        NAMESPACES + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: deny-or-not, namespace: plant-ot}\n"
+        "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n  -\n"
+    )
     inv = inventory_from_yaml(text)
     assert verdict("net.default-deny-ingress", inv, "Namespace/plant-ot").status is Status.FAIL
     assert verdict("net.allow-all-rule", inv, "NetworkPolicy/plant-ot/deny-or-not").status is Status.FAIL
@@ -122,8 +124,10 @@ def test_deny_stays_deny_when_other_policies_add_allowances():
 
 
 def test_policy_in_another_namespace_does_not_count():
-    inv = inv_of(policy("default-deny", namespace="office", policyTypes=["Ingress"]),
-                 deployment("plc-gateway", {"app": "plc-gateway"}))
+    inv = inv_of(
+        policy("default-deny", namespace="office", policyTypes=["Ingress"]),
+        deployment("plc-gateway", {"app": "plc-gateway"}),
+    )
     assert verdict("net.default-deny-ingress", inv, "Namespace/office").status is Status.PASS
     assert verdict("net.default-deny-ingress", inv, "Namespace/plant-ot").status is Status.FAIL
 
@@ -167,8 +171,14 @@ def test_unreadable_network_policies_are_not_assessed():
 
 
 def test_cni_specific_policies_are_named_not_credited():
-    ccnp = yaml.safe_dump({"apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
-                           "metadata": {"name": "default-deny"}, "spec": {"endpointSelector": {}, "ingress": []}})
+    ccnp = yaml.safe_dump(
+        {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumClusterwideNetworkPolicy",
+            "metadata": {"name": "default-deny"},
+            "spec": {"endpointSelector": {}, "ingress": []},
+        }
+    )
     finding = verdict("net.default-deny-ingress", inv_of(ccnp), "Namespace/plant-ot")
     assert finding.status is Status.FAIL
     assert "CiliumClusterwideNetworkPolicy" in finding.message
@@ -211,10 +221,16 @@ def test_selector_not_in_and_does_not_exist_match_pods_without_the_key():
 
 def test_exists_and_in_selectors():
     inv = inv_of(
-        policy("a", podSelector={"matchExpressions": [{"key": "cell", "operator": "Exists"}]},
-               policyTypes=["Ingress", "Egress"]),
-        policy("b", podSelector={"matchExpressions": [{"key": "app", "operator": "In", "values": ["plc", "hmi"]}]},
-               policyTypes=["Ingress", "Egress"]),
+        policy(
+            "a",
+            podSelector={"matchExpressions": [{"key": "cell", "operator": "Exists"}]},
+            policyTypes=["Ingress", "Egress"],
+        ),
+        policy(
+            "b",
+            podSelector={"matchExpressions": [{"key": "app", "operator": "In", "values": ["plc", "hmi"]}]},
+            policyTypes=["Ingress", "Egress"],
+        ),
         deployment("plc", {"app": "plc"}),
         deployment("robot", {"app": "robot", "cell": ""}),
         deployment("erp", {"app": "erp"}),
@@ -227,8 +243,10 @@ def test_exists_and_in_selectors():
 
 
 def test_host_network_workload_is_never_isolated():
-    inv = inv_of(policy("deny", policyTypes=["Ingress", "Egress"]),
-                 deployment("modbus-bridge", {"app": "modbus"}, hostNetwork=True))
+    inv = inv_of(
+        policy("deny", policyTypes=["Ingress", "Egress"]),
+        deployment("modbus-bridge", {"app": "modbus"}, hostNetwork=True),
+    )
     finding = verdict("net.workload-not-isolated", inv, "Deployment/plant-ot/modbus-bridge")
     assert finding.status is Status.FAIL and "hostNetwork" in finding.message
     assert verdict("net.host-network", inv, "Deployment/plant-ot/modbus-bridge").status is Status.FAIL
@@ -245,12 +263,17 @@ def test_host_network_pass_and_system_daemonset():
 
 
 def test_invalid_pod_selector_is_reported_and_selects_nothing():
-    bad = policy("broken", podSelector={"matchExpressions": [{"key": "app", "operator": "In", "values": []}]},
-                 policyTypes=["Ingress", "Egress"])
+    bad = policy(
+        "broken",
+        podSelector={"matchExpressions": [{"key": "app", "operator": "In", "values": []}]},
+        policyTypes=["Ingress", "Egress"],
+    )
     inv = inv_of(bad, deployment("hmi", {"app": "hmi"}))
     found = run_check("net.workload-not-isolated", inv)
-    assert statuses(found) == {"NetworkPolicy/plant-ot/broken": Status.NOT_ASSESSED,
-                               "Deployment/plant-ot/hmi": Status.FAIL}
+    assert statuses(found) == {
+        "NetworkPolicy/plant-ot/broken": Status.NOT_ASSESSED,
+        "Deployment/plant-ot/hmi": Status.FAIL,
+    }
 
 
 def test_hostile_policy_shapes_do_not_crash():
@@ -291,8 +314,12 @@ def test_rule_allows_all_table(direction, rule, allows_all):
 
 def test_allow_all_rule_check_severity_and_ignored_directions():
     inv = inv_of(
-        policy("internet", podSelector={"matchLabels": {"app": "updater"}}, policyTypes=["Egress"],
-               egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]),
+        policy(
+            "internet",
+            podSelector={"matchLabels": {"app": "updater"}},
+            policyTypes=["Egress"],
+            egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+        ),
         policy("cluster-wide", policyTypes=["Ingress"], ingress=[{"from": [{"namespaceSelector": {}}]}]),
         # ingress rules of a policy whose policyTypes is [Egress] have no effect: not judged
         policy("egress-only", policyTypes=["Egress"], ingress=[{}], egress=[{"to": [{"podSelector": {}}]}]),

@@ -46,13 +46,23 @@ def sa(name: str, namespace: str | None = None) -> dict:
 
 
 def crb(name: str, role_name: str, *subjects: dict) -> dict:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
-            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role_name}, "subjects": list(subjects)}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role_name},
+        "subjects": list(subjects),
+    }
 
 
 def rb(name: str, namespace: str, role_kind: str, role_name: str, *subjects: dict) -> dict:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": GROUP, "kind": role_kind, "name": role_name}, "subjects": list(subjects)}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": GROUP, "kind": role_kind, "name": role_name},
+        "subjects": list(subjects),
+    }
 
 
 def deployment(name: str, namespace: str = "plant-ot", sa_name: str | None = None, **pod: object) -> dict:
@@ -60,8 +70,12 @@ def deployment(name: str, namespace: str = "plant-ot", sa_name: str | None = Non
     if sa_name:
         spec["serviceAccountName"] = sa_name
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": spec}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": spec}},
+    }
 
 
 def service_account(name: str, namespace: str = "plant-ot", automount: bool | None = None) -> dict:
@@ -123,8 +137,12 @@ def test_subjects():
     assert Subject("ServiceAccount", "replicaset-controller", "kube-system").is_system(["kube-system"])
     assert Subject("User", "system:serviceaccount:kube-system:coredns").is_system(["kube-system"])
     assert not Subject("ServiceAccount", "grafana", "monitoring").is_system(["kube-system"])
-    for everyone in (Subject("Group", "system:authenticated"), Subject("Group", "system:unauthenticated"),
-                     Subject("Group", "system:serviceaccounts:plant-ot"), Subject("User", "system:anonymous")):
+    for everyone in (
+        Subject("Group", "system:authenticated"),
+        Subject("Group", "system:unauthenticated"),
+        Subject("Group", "system:serviceaccounts:plant-ot"),
+        Subject("User", "system:anonymous"),
+    ):
         assert everyone.is_everyone and not everyone.is_system(["kube-system"])
 
 
@@ -135,8 +153,11 @@ def test_aggregation_resolves_empty_and_missing_rules_transitively():
     inv = inv_of(
         cluster_role("plant-admin", rules=[], selectors=[{"matchLabels": {"example.eu/aggregate-to-admin": "true"}}]),
         # an aggregated role that is itself a source of plant-admin (nested), with no rules field at all
-        cluster_role("plant-edit", labels={"example.eu/aggregate-to-admin": "true"},
-                     selectors=[{"matchExpressions": [{"key": "example.eu/aggregate-to-edit", "operator": "Exists"}]}]),
+        cluster_role(
+            "plant-edit",
+            labels={"example.eu/aggregate-to-admin": "true"},
+            selectors=[{"matchExpressions": [{"key": "example.eu/aggregate-to-edit", "operator": "Exists"}]}],
+        ),
         cluster_role("historian-edit", SECRETS_LIST, labels={"example.eu/aggregate-to-edit": "true"}),
         cluster_role("unrelated", [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]),
     )
@@ -190,8 +211,13 @@ def test_rolebinding_to_clusterrole_grants_only_in_its_namespace():
 
 
 def test_cluster_scoped_permissions_do_not_pass_through_a_rolebinding():
-    proxy = cluster_role("node-proxy", [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
-                                        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}])
+    proxy = cluster_role(
+        "node-proxy",
+        [
+            {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]},
+        ],
+    )
     inv = inv_of(proxy, rb("debug", "plant-ot", "ClusterRole", "node-proxy", user("anna@example.eu")))
     assert statuses(run_check("rbac.escalation", inv))["RoleBinding/plant-ot/debug"] is Status.PASS
     inv = inv_of(proxy, crb("debug", "node-proxy", user("anna@example.eu")))
@@ -201,8 +227,10 @@ def test_cluster_scoped_permissions_do_not_pass_through_a_rolebinding():
 
 
 def test_role_binding_to_a_role():
-    inv = inv_of(role("ops", "plant-ot", [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}]),
-                 rb("ops", "plant-ot", "Role", "ops", group("plant-operators")))
+    inv = inv_of(
+        role("ops", "plant-ot", [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}]),
+        rb("ops", "plant-ot", "Role", "ops", group("plant-operators")),
+    )
     finding = by_resource(run_check("rbac.pod-exec", inv))["RoleBinding/plant-ot/ops"]
     assert finding.status is Status.FAIL
     assert "Group plant-operators" in finding.message and "Role/plant-ot/ops" in finding.message
@@ -234,8 +262,12 @@ def test_malformed_rbac_objects_are_reported_not_crashing():
     inv = inv_of(
         {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRole", "metadata": {"name": "odd"}, "rules": "all"},
         {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "no-ref"}, "subjects": []},
-        {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "crb-to-role"},
-         "roleRef": {"kind": "Role", "name": "x"}},
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "crb-to-role"},
+            "roleRef": {"kind": "Role", "name": "x"},
+        },
         crb("weird-subject", "odd", {"kind": "Robot", "name": "r2"}, user("ok")),
     )
     found = run_check("rbac.wildcard", inv)
@@ -322,8 +354,11 @@ def test_wildcard(rules, failed):
 
 
 def test_non_resource_wildcard_through_rolebinding_has_no_effect():
-    inv = inv_of(cluster_role("urls", [{"nonResourceURLs": ["*"], "verbs": ["*"]}]),
-                 rb("b", "plant-ot", "ClusterRole", "urls", user("u")), crb("c", "urls", user("v")))
+    inv = inv_of(
+        cluster_role("urls", [{"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        rb("b", "plant-ot", "ClusterRole", "urls", user("u")),
+        crb("c", "urls", user("v")),
+    )
     found = by_resource(run_check("rbac.wildcard", inv))
     assert found["RoleBinding/plant-ot/b"].status is Status.PASS
     assert found["ClusterRoleBinding/c"].status is Status.FAIL
@@ -345,7 +380,8 @@ def test_pod_exec(rules, failed):
 def test_secrets_read_severity_by_narrowing_and_subject():
     named = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["opcua-cert"]}]
     inv = inv_of(
-        role("cert-reader", "plant-ot", named), rb("cert", "plant-ot", "Role", "cert-reader", sa("opcua-gw")),
+        role("cert-reader", "plant-ot", named),
+        rb("cert", "plant-ot", "Role", "cert-reader", sa("opcua-gw")),
         role("all-secrets", "plant-ot", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["watch"]}]),
         rb("all", "plant-ot", "Role", "all-secrets", user("dev@example.eu")),
         rb("anyone", "plant-ot", "Role", "all-secrets", group("system:authenticated")),
@@ -389,8 +425,10 @@ def test_escalation_table(rules, binding_ns, failed):
 
 
 def test_workload_creation_cluster_wide_reaches_kube_system():
-    inv = inv_of(cluster_role("deployer", [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}]),
-                 crb("ci", "deployer", sa("argocd-application-controller", "argocd")))
+    inv = inv_of(
+        cluster_role("deployer", [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}]),
+        crb("ci", "deployer", sa("argocd-application-controller", "argocd")),
+    )
     finding = by_resource(run_check("rbac.escalation", inv))["ClusterRoleBinding/ci"]
     assert finding.status is Status.FAIL and "deployments in kube-system" in finding.message
 
@@ -410,7 +448,9 @@ def test_system_grants_are_reported_apart():
 
 def test_default_service_account():
     inv = inv_of(
-        deployment("hmi"), deployment("historian", sa_name="historian"), service_account("historian"),
+        deployment("hmi"),
+        deployment("historian", sa_name="historian"),
+        service_account("historian"),
         deployment("batch", automountServiceAccountToken=False),
         deployment("scada", namespace="line-2"),
         role("read-cm", "line-2", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
@@ -451,18 +491,36 @@ def test_automount_token_precedence_and_need():
 
 
 def test_group_grants_do_not_count_as_a_need_for_the_token():
-    inv = inv_of(service_account("app"), deployment("app", sa_name="app"),
-                 cluster_role("reader", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
-                 crb("all-sas", "reader", group("system:serviceaccounts")))
+    inv = inv_of(
+        service_account("app"),
+        deployment("app", sa_name="app"),
+        cluster_role("reader", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
+        crb("all-sas", "reader", group("system:serviceaccounts")),
+    )
     (finding,) = run_check("rbac.automount-token", inv)
     assert finding.status is Status.FAIL
 
 
 def test_automount_with_explicit_projected_token_and_unreadable_bindings():
-    projected = {"name": "api-token", "projected": {"sources": [
-        {"serviceAccountToken": {"path": "token", "expirationSeconds": 600, "audience": "https://kubernetes.default.svc"}}]}}
-    inv = inv_of(service_account("scanner", automount=False),
-                 deployment("scanner", sa_name="scanner", volumes=[projected]), deployment("hmi"))
+    projected = {
+        "name": "api-token",
+        "projected": {
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "path": "token",
+                        "expirationSeconds": 600,
+                        "audience": "https://kubernetes.default.svc",
+                    }
+                }
+            ]
+        },
+    }
+    inv = inv_of(
+        service_account("scanner", automount=False),
+        deployment("scanner", sa_name="scanner", volumes=[projected]),
+        deployment("hmi"),
+    )
     inv.unlisted[(GROUP, "ClusterRoleBinding")] = "forbidden"
     found = by_resource(run_check("rbac.automount-token", inv))
     scanner = found["Deployment/plant-ot/scanner"]
@@ -474,8 +532,11 @@ def test_automount_with_explicit_projected_token_and_unreadable_bindings():
 def test_who_can_follows_binding_scope_and_resource_names():
     inv = inv_of(
         cluster_role("secret-reader", SECRETS_LIST),
-        role("cert", "plant-ot", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
-                                   "resourceNames": ["opcua-cert"]}]),
+        role(
+            "cert",
+            "plant-ot",
+            [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["opcua-cert"]}],
+        ),
         rb("reader", "plant-ot", "ClusterRole", "secret-reader", sa("historian")),
         rb("cert", "plant-ot", "Role", "cert", user("gw")),
         crb("auditors", "secret-reader", group("auditors")),
@@ -489,5 +550,8 @@ def test_who_can_follows_binding_scope_and_resource_names():
     assert who("list", "", "secrets", "line-2") == {"Group auditors"}
     assert who("list", "", "secrets") == {"Group auditors"}  # all namespaces: ClusterRoleBindings only
     assert who("get", "", "secrets", "plant-ot", "opcua-cert") == {
-        "ServiceAccount plant-ot/historian", "Group auditors", "User gw"}
+        "ServiceAccount plant-ot/historian",
+        "Group auditors",
+        "User gw",
+    }
     assert who("delete", "", "secrets", "plant-ot") == set()

@@ -46,7 +46,7 @@ class Policy:
     selector: Selector | None  # None: invalid podSelector (the API server would reject the policy)
     error: str | None
     types: frozenset[str]  # effective policyTypes
-    rules: Mapping[str, tuple]  # direction -> rules as written (only dict rules)
+    rules: Mapping[str, tuple]  # direction -> its rules (mappings; a null rule reads as {})
 
     def covers(self, direction: str) -> bool:
         return direction in self.types
@@ -200,8 +200,10 @@ def _why_not(pols: list[Policy], direction: str) -> str:
     if direction == EGRESS:
         trap = [p.name for p in pols if p.selects_all and not p.covers(EGRESS) and _egress_trap(p.obj)]
         if trap:
-            return (f"; {', '.join(trap)} has an empty egress list but no policyTypes, which defaults to [Ingress]"
-                    " only: add policyTypes [Ingress, Egress]")
+            return (
+                f"; {', '.join(trap)} has an empty egress list but no policyTypes, which defaults to [Ingress]"
+                " only: add policyTypes [Ingress, Egress]"
+            )
     return f" ({len(pols)} NetworkPolicy(ies) here select only some pods or other directions)"
 
 
@@ -256,8 +258,11 @@ def workload_not_isolated(ctx: CheckContext) -> Iterator[Finding]:
                                               "so it is ignored")  # fmt: skip
     for w in workloads(ctx.inv):
         if w.pod_spec.get("hostNetwork") is True:
-            yield ctx.fail(w, "uses hostNetwork: NetworkPolicies do not apply to it in either direction",
-                           evidence={"hostNetwork": True})
+            yield ctx.fail(
+                w,
+                "uses hostNetwork: NetworkPolicies do not apply to it in either direction",
+                evidence={"hostNetwork": True},
+            )
             continue
         selecting = [p for p in by_ns.get(w.namespace, [])
                      if p.selector is not None and p.selector.matches(w.pod_labels)]  # fmt: skip
@@ -415,11 +420,19 @@ def cni_enforces_policies(ctx: CheckContext) -> Iterator[Finding]:
         if {"flannel", "calico"} <= {e.engine for e in evidence}:
             engines = [*engines, "(canal: flannel + calico)"]
         where = sorted({e.where for e in enforcing})
-        yield ctx.passed(None, f"NetworkPolicies are enforced by {', '.join(engines)} ({', '.join(where)})",
-                         evidence=details)
+        yield ctx.passed(
+            None, f"NetworkPolicies are enforced by {', '.join(engines)} ({', '.join(where)})", evidence=details
+        )
     elif evidence:
-        yield ctx.fail(None, "no policy-enforcing network plugin found, so NetworkPolicies have no effect: "
-                             + "; ".join(f"{e.where} ({e.engine}): {e.why}" for e in evidence), evidence=details)
+        yield ctx.fail(
+            None,
+            "no policy-enforcing network plugin found, so NetworkPolicies have no effect: "
+            + "; ".join(f"{e.where} ({e.engine}): {e.why}" for e in evidence),
+            evidence=details,
+        )
     else:
-        yield ctx.not_assessed(None, "no CNI DaemonSet in the input (include kube-system, or the plugin's namespace, "
-                                     "in the scan); cannot tell whether NetworkPolicies are enforced")
+        yield ctx.not_assessed(
+            None,
+            "no CNI DaemonSet in the input (include kube-system, or the plugin's namespace, "
+            "in the scan); cannot tell whether NetworkPolicies are enforced",
+        )

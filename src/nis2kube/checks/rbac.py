@@ -263,9 +263,7 @@ def wildcard(ctx: CheckContext) -> Iterator[Finding]:
 
 # ---- exec / attach -------------------------------------------------------------------------------------
 
-EXEC = tuple(
-    Capability(sub, ("create", "get"), "", sub) for sub in ("pods/exec", "pods/attach")
-)
+EXEC = tuple(Capability(sub, ("create", "get"), "", sub) for sub in ("pods/exec", "pods/attach"))
 
 
 @check(
@@ -352,8 +350,9 @@ def _automount(ctx: CheckContext, w: Workload) -> tuple[bool, str]:
         return True, f"ServiceAccount {w.namespace}/{w.service_account} is not in the input; the API default is true"
     sa_value = sa.get("automountServiceAccountToken")
     if isinstance(sa_value, bool):
-        return sa_value, (f"ServiceAccount {w.service_account} sets automountServiceAccountToken: "
-                          f"{str(sa_value).lower()}")
+        return sa_value, (
+            f"ServiceAccount {w.service_account} sets automountServiceAccountToken: {str(sa_value).lower()}"
+        )
     return True, "neither the pod spec nor the ServiceAccount sets automountServiceAccountToken (default true)"
 
 
