@@ -175,3 +175,68 @@ def test_alertmanager_seen_but_config_hidden_or_absent():
     [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n"))
     assert f.status is Status.NOT_ASSESSED
+
+
+def test_hostile_field_types_never_crash_these_checks():
+    """Every field of realistic inputs of all four families, replaced by a value of the wrong type, one at a
+    time: a check may say less, but must never raise (failures inside the shared inventory code are that
+    code's business and are skipped here)."""
+    import copy
+    import traceback
+
+    import test_admission as ta
+    import test_logging as tl
+    import test_runtime as tr
+    import yaml
+
+    from nis2kube.checks.registry import all_checks
+    from nis2kube.inventory import Inventory
+
+    texts = [
+        tr.CLUSTER + tr.falco("[{operator: Exists}]", args=tr.FED, volumes="[{name: c, configMap: {name: falco}}]")
+        + tr.sidekick("env: [{name: WEBHOOK_ADDRESS, value: 'http://x'}]") + tr.rules_cm(tr.RULES),
+        ta.NAMESPACES + ta.kyverno("r", "validationFailureAction: Enforce, validationFailureActionOverrides: "
+                                   "[{action: Audit, namespaces: [a]}]", validate=ta.REGISTRY,
+                                   exclude="{any: [{resources: {namespaces: [x]}}]}")
+        + ta.VERIFY % "Enforce" + ta.VAP % ("Fail", "[Deny]") + ta.GATEKEEPER_WEBHOOK
+        + ta.gatekeeper("K8sAllowedRepos", "r", "match: {kinds: [{apiGroups: [''], kinds: [Pod]}]}\n"),
+        prometheus_rule(("a", 'rate(apiserver_request_total{code="403"}[5m])')) + AMC % "ot-oncall"
+        + sidekick("warning"),
+        tl.fluent_bit(tl.CP_TOLERATION, "/host/var/log/kubernetes/audit/*.log") + tl.apiserver_pod(*tl.KUBEADM_AUDIT)
+        + tl.configmap("loki", "config.yaml", tl.LOKI % "30d"),
+    ]
+    ids = [c for c in all_checks() if c.split(".")[0] in ("logging", "runtime", "admission", "alerting")]
+
+    def paths(node, prefix=()):
+        if prefix:
+            yield prefix
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in children:
+            yield from paths(child, (*prefix, key))
+
+    crashes = []
+    for text in texts:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        for index, doc in enumerate(docs):
+            for path in paths(doc):
+                if path[0] in ("apiVersion", "kind", "metadata"):
+                    continue
+                for bad in ("x", 7):
+                    mutated = copy.deepcopy(docs)
+                    node = mutated[index]
+                    for key in path[:-1]:
+                        node = node[key]
+                    node[path[-1]] = bad
+                    inv = Inventory()
+                    for obj in mutated:
+                        inv.add(obj)
+                    for check_id in ids:
+                        try:
+                            run_check(check_id, inv)
+                        except InputError:
+                            pass
+                        except Exception as exc:
+                            frame = traceback.extract_tb(exc.__traceback__)[-1]
+                            if "/inventory/" not in frame.filename:
+                                crashes.append((check_id, path, bad, f"{type(exc).__name__}: {exc}"))
+    assert crashes == []

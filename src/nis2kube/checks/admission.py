@@ -32,6 +32,15 @@ CONTROLS = {
 }
 NsPredicate = Callable[[str, dict], bool]
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
 
 @dataclass(frozen=True)
 class Enforcement:
@@ -58,7 +67,7 @@ def _selector(raw: object) -> NsPredicate:
 
 
 def _names(patterns: object) -> NsPredicate:
-    values = [str(p) for p in patterns or []] if isinstance(patterns, list) else []
+    values = [str(p) for p in _l(patterns)]
     return lambda ns, labels: any(fnmatch.fnmatchcase(ns, p) for p in values)
 
 
@@ -100,7 +109,7 @@ def _action_name(value: object, default: str = AUDIT) -> str:
 
 def _overrides(raw: object) -> list[tuple[str, NsPredicate, NsPredicate | None]]:
     out = []
-    for item in raw or [] if isinstance(raw, list) else []:
+    for item in _l(raw):
         if isinstance(item, dict):
             names = _names(item.get("namespaces")) if item.get("namespaces") else None
             selector = _selector(item["namespaceSelector"]) if item.get("namespaceSelector") else None
@@ -121,7 +130,7 @@ def _filter_covers(f: dict) -> NsPredicate | None:
     if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
         return None
     res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
-    kinds = [str(k).rsplit("/", 1)[-1] for k in res.get("kinds") or []]
+    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
     if not any(k in ("Pod", "*") for k in kinds):
         return None
     if res.get("names") or res.get("name") or res.get("selector") or res.get("annotations"):
@@ -141,14 +150,14 @@ def _filter_excludes(f: dict) -> tuple[NsPredicate, list[str]] | None:
     res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
     if res.get("names") or res.get("selector") or res.get("annotations") or res.get("operations"):
         return None
-    kinds = [str(k).rsplit("/", 1)[-1] for k in res.get("kinds") or []]
+    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
     if kinds and not any(k in ("Pod", "*") for k in kinds):
         return None
     if not res.get("namespaces") and not res.get("namespaceSelector"):
         return None
     names = _names(res.get("namespaces")) if res.get("namespaces") else None
     selector = _selector(res.get("namespaceSelector")) if res.get("namespaceSelector") else None
-    listed = [str(n) for n in res.get("namespaces") or []]
+    listed = [str(n) for n in _l(res.get("namespaces"))]
     if res.get("namespaceSelector"):
         listed.append(f"namespaceSelector {json.dumps(res['namespaceSelector'], sort_keys=True)}")
     return (lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels)),
@@ -186,7 +195,7 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
             default = _action_name(spec.get("validationFailureAction"))
             admission = spec.get("admission") is not False
             spec_overrides = _overrides(spec.get("validationFailureActionOverrides"))
-            for rule in spec.get("rules") or []:
+            for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
                 yield from _kyverno_rule(inv, policy, kind, rule, own_ns, default, admission, spec_overrides)
@@ -208,13 +217,13 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
         pod_security = validate.get("podSecurity")
         if isinstance(pod_security, dict) and pod_security.get("level") == "restricted" and not any(
                 isinstance(e, dict) and e.get("controlName") == "Running as Non-root"
-                for e in pod_security.get("exclude") or []):
+                for e in _l(pod_security.get("exclude"))):
             controls.add("non-root")
         action = _action_name(validate.get("failureAction"), default) if validate.get("failureAction") else default
         overrides = _overrides(validate["failureActionOverrides"]) if validate.get("failureActionOverrides") \
             else spec_overrides
         parts.append((controls, action, overrides))
-    for entry in rule.get("verifyImages") or []:
+    for entry in _l(rule.get("verifyImages")):
         if isinstance(entry, dict) and any(entry.get(k) for k in ("attestors", "key", "keyless", "subject", "roots")):
             action = _action_name(entry.get("failureAction"), default) if entry.get("failureAction") else default
             parts.append(({"signature"}, action, spec_overrides))
@@ -239,7 +248,7 @@ def _gatekeeper_controls(kind: str, params: dict) -> set[str]:
         found.add("registry")
     if "containerlimits" in name or "requiredresources" in name:
         found.add("limits")
-    if "runasnonroot" in name or ("allowedusers" in name and (params.get("runAsUser") or {}).get("rule")
+    if "runasnonroot" in name or ("allowedusers" in name and _d(params.get("runAsUser")).get("rule")
                                   == "MustRunAsNonRoot"):
         found.add("non-root")
     if any(word in name for word in ("ratify", "cosign", "signature", "verifyimage")):
@@ -250,8 +259,8 @@ def _gatekeeper_controls(kind: str, params: dict) -> set[str]:
 def _gatekeeper_action(spec: dict) -> str:
     action = str(spec.get("enforcementAction") or "deny").lower()
     if action == "scoped":
-        for scoped in spec.get("scopedEnforcementActions") or []:
-            points = [p.get("name") for p in scoped.get("enforcementPoints") or [] if isinstance(p, dict)]
+        for scoped in _l(spec.get("scopedEnforcementActions")):
+            points = [p.get("name") for p in _l(scoped.get("enforcementPoints")) if isinstance(p, dict)]
             if str(scoped.get("action")).lower() == "deny" and ("validation.gatekeeper.sh" in points or "*" in points):
                 return ENFORCE
         return AUDIT
@@ -264,16 +273,16 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
             continue
         for constraint in inv.objects(kind, group):
             spec = constraint.get("spec") if isinstance(constraint.get("spec"), dict) else {}
-            controls = _gatekeeper_controls(kind, spec.get("parameters") or {})
+            controls = _gatekeeper_controls(kind, _d(spec.get("parameters")))
             match = spec.get("match") if isinstance(spec.get("match"), dict) else {}
-            kinds = match.get("kinds")
-            if kinds and not any("Pod" in (k.get("kinds") or []) or "*" in (k.get("kinds") or [])
+            kinds = _l(match.get("kinds"))
+            if kinds and not any("Pod" in _l(k.get("kinds")) or "*" in _l(k.get("kinds"))
                                  for k in kinds if isinstance(k, dict)):
                 continue
             if match.get("labelSelector") or match.get("scope") == "Cluster" or match.get("name"):
                 continue
             names = _names(match["namespaces"]) if match.get("namespaces") else None
-            excluded = [str(n) for n in match.get("excludedNamespaces") or []]
+            excluded = [str(n) for n in _l(match.get("excludedNamespaces"))]
             excl = _names(excluded)
             selector = _selector(match.get("namespaceSelector"))
             action = _gatekeeper_action(spec)
@@ -290,11 +299,11 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
 
 # ---- ValidatingAdmissionPolicy -----------------------------------------------------------------------------
 def _vap_matches_pods(constraints: dict) -> bool:
-    for rule in constraints.get("resourceRules") or []:
+    for rule in _l(constraints.get("resourceRules")):
         if not isinstance(rule, dict):
             continue
-        groups, resources = rule.get("apiGroups") or [], rule.get("resources") or []
-        ops = rule.get("operations") or []
+        groups, resources = _l(rule.get("apiGroups")), _l(rule.get("resources"))
+        ops = _l(rule.get("operations"))
         if ("" in groups or "*" in groups) and ("pods" in resources or "*" in resources) and (
                 "CREATE" in ops or "*" in ops):
             return True
@@ -302,22 +311,22 @@ def _vap_matches_pods(constraints: dict) -> bool:
 
 
 def _vap(inv: Inventory) -> Iterator[Enforcement]:
-    policies = {p["metadata"].get("name"): p for p in inv.objects("ValidatingAdmissionPolicy")}
+    policies = {str(p["metadata"].get("name")): p for p in inv.objects("ValidatingAdmissionPolicy")}
     for binding in inv.objects("ValidatingAdmissionPolicyBinding"):
         spec = binding.get("spec") if isinstance(binding.get("spec"), dict) else {}
-        policy = policies.get(spec.get("policyName"))
+        policy = policies.get(str(spec.get("policyName")))
         if policy is None:
             continue
         pspec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         constraints = pspec.get("matchConstraints") if isinstance(pspec.get("matchConstraints"), dict) else {}
         if not _vap_matches_pods(constraints):
             continue
-        texts = [str(v.get("expression", "")) for v in pspec.get("validations") or [] if isinstance(v, dict)]
-        texts += [str(v.get("expression", "")) for v in pspec.get("variables") or [] if isinstance(v, dict)]
+        texts = [str(v.get("expression", "")) for v in _l(pspec.get("validations")) if isinstance(v, dict)]
+        texts += [str(v.get("expression", "")) for v in _l(pspec.get("variables")) if isinstance(v, dict)]
         controls = _classify_text(" ".join(texts), [])
         if not controls:
             continue
-        actions = {str(a) for a in spec.get("validationActions") or []}
+        actions = {str(a) for a in _l(spec.get("validationActions"))}
         action = ENFORCE if "Deny" in actions else WARN if "Warn" in actions else AUDIT
         policy_sel = _selector(constraints.get("namespaceSelector"))
         match = spec.get("matchResources") if isinstance(spec.get("matchResources"), dict) else {}
@@ -496,7 +505,7 @@ def controller_present(ctx: CheckContext) -> Iterator[Finding]:
                        "constraints, bound ValidatingAdmissionPolicies or Pod Security Admission enforce labels)")
         return
     for engine, items in sorted(found.items()):
-        unique = sorted(set(items))
+        unique = sorted({str(i) for i in items})
         shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
         yield ctx.passed(None, f"{engine}: {shown}", evidence={"engine": engine, "items": unique})
 
@@ -519,10 +528,10 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
     seen = False
     for cfg in ctx.inv.objects("ValidatingWebhookConfiguration"):
         name = str(cfg["metadata"].get("name", ""))
-        for hook in cfg.get("webhooks") or []:
+        for hook in _l(cfg.get("webhooks")):
             if not isinstance(hook, dict):
                 continue
-            service = ((hook.get("clientConfig") or {}).get("service") or {})
+            service = _d(_d(hook.get("clientConfig")).get("service"))
             who = f"{name} {hook.get('name', '')} {service.get('namespace', '')} {service.get('name', '')}".lower()
             if not any(e in who for e in _ENGINE_WEBHOOKS):
                 continue
@@ -542,8 +551,8 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
             if ctx.inv.ref(policy) not in enforcing:
                 continue
             seen = True
-            spec = policy.get("spec") or {}
-            fp = (spec.get("webhookConfiguration") or {}).get("failurePolicy") or spec.get("failurePolicy") or "Fail"
+            spec = _d(policy.get("spec"))
+            fp = _d(spec.get("webhookConfiguration")).get("failurePolicy") or spec.get("failurePolicy") or "Fail"
             if fp == "Ignore":
                 yield ctx.fail(policy, f"{kind} {policy['metadata'].get('name')} has failurePolicy: Ignore: it is "
                                "skipped whenever Kyverno (or a registry it calls) does not answer")
@@ -551,7 +560,7 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.passed(policy, f"{kind} {policy['metadata'].get('name')} fails closed")
     for vap in ctx.inv.objects("ValidatingAdmissionPolicy"):
         seen = True
-        fp = (vap.get("spec") or {}).get("failurePolicy") or "Fail"
+        fp = _d(vap.get("spec")).get("failurePolicy") or "Fail"
         if fp == "Ignore":
             yield ctx.fail(vap, "failurePolicy: Ignore: a CEL error or a missing parameter admits the request")
         else:

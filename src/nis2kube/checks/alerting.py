@@ -25,6 +25,15 @@ ALERTING = ("art21.2.b", "ir2690.3.3")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
 
 @dataclass(frozen=True)
 class AlertRule:
@@ -35,7 +44,7 @@ class AlertRule:
 
 def _rules_from_groups(groups: object, ref: ResourceRef) -> Iterator[AlertRule]:
     for group in groups if isinstance(groups, list) else []:
-        for rule in (group.get("rules") or []) if isinstance(group, dict) else []:
+        for rule in _l(group.get("rules")) if isinstance(group, dict) else []:
             if isinstance(rule, dict) and rule.get("alert") and rule.get("expr"):
                 yield AlertRule(str(rule["alert"]), str(rule["expr"]), ref)
 
@@ -46,7 +55,7 @@ def alert_rules(inv: Inventory) -> list[AlertRule]:
     def build() -> list[AlertRule]:
         out = []
         for pr in inv.objects("PrometheusRule"):
-            out.extend(_rules_from_groups((pr.get("spec") or {}).get("groups"), inv.ref(pr)))
+            out.extend(_rules_from_groups(_d(pr.get("spec")).get("groups"), inv.ref(pr)))
         for cm in inv.objects("ConfigMap"):
             data = cm.get("data")
             for _, text in sorted(data.items()) if isinstance(data, dict) else []:
@@ -140,10 +149,10 @@ def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
         for _, c in w.containers():
             if parse_image(str(c.get("image") or "")).repository.rsplit("/", 1)[-1] != "falcosidekick":
                 continue
-            env = {str(e.get("name")): e for e in c.get("env") or [] if isinstance(e, dict)}
+            env = {str(e.get("name")): e for e in _l(c.get("env")) if isinstance(e, dict)}
             target = env.get("ALERTMANAGER_HOSTPORT")
             if target and (str(target.get("value") or "").strip() or target.get("valueFrom")):
-                yield w.ref, str((env.get("ALERTMANAGER_MINIMUMPRIORITY") or {}).get("value") or "debug").lower()
+                yield w.ref, str(_d(env.get("ALERTMANAGER_MINIMUMPRIORITY")).get("value") or "debug").lower()
 
 
 @check(
@@ -214,7 +223,7 @@ def _tree(route: object, depth: int = 0) -> list[str]:
     if not isinstance(route, dict) or depth > 64:
         return []
     out = [str(route["receiver"])] if route.get("receiver") else []
-    for child in route.get("routes") or []:
+    for child in _l(route.get("routes")):
         out.extend(_tree(child, depth + 1))
     return out
 
@@ -223,7 +232,7 @@ def _crd_routings(inv: Inventory) -> list[Routing]:
     out = []
     for amc in inv.objects("AlertmanagerConfig"):
         spec = amc.get("spec") if isinstance(amc.get("spec"), dict) else {}
-        configured = {str(r.get("name")) for r in spec.get("receivers") or [] if isinstance(r, dict)
+        configured = {str(r.get("name")) for r in _l(spec.get("receivers")) if isinstance(r, dict)
                       and any(k.endswith("Configs") and v for k, v in r.items())}
         route = spec.get("route")
         out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured))

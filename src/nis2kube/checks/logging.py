@@ -39,6 +39,15 @@ DEFAULTS = {"min_maxage": 30, "min_maxbackup": 10, "min_maxsize": 100, "retentio
 WRITE = ("create", "update", "patch", "delete")
 READ = ("get", "list", "watch")
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
 
 def setting(ctx: CheckContext, key: str) -> int:
     """A logging.* threshold from nis2kube.yaml; a bad value is an input error naming the key."""
@@ -434,12 +443,12 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 def _container_paths(inv: Inventory, collector: Collector, host_path: str) -> list[str]:
     """Where a host file appears inside the collector container, through its hostPath mounts."""
-    volumes = {v.get("name"): v for v in collector.workload.pod_spec.get("volumes") or [] if isinstance(v, dict)}
+    volumes = {v.get("name"): v for v in _l(collector.workload.pod_spec.get("volumes")) if isinstance(v, dict)}
     out = []
-    for mount in collector.container.get("volumeMounts") or []:
+    for mount in _l(collector.container.get("volumeMounts")):
         if not isinstance(mount, dict) or mount.get("subPath") or mount.get("subPathExpr"):
             continue
-        host = (volumes.get(mount.get("name")) or {}).get("hostPath")
+        host = _d(volumes.get(mount.get("name"))).get("hostPath")
         if not isinstance(host, dict) or not host.get("path"):
             continue
         base = str(host["path"]).rstrip("/") or "/"
@@ -452,10 +461,10 @@ def _config_texts(inv: Inventory, collector: Collector) -> Iterator[tuple[str, s
     """(where, text) of everything that configures the collector: args, env values, mounted ConfigMaps.
     Secrets are never read."""
     c = collector.container
-    yield "its arguments", " ".join(str(a) for a in [*(c.get("command") or []), *(c.get("args") or [])])
-    yield "its environment", " ".join(str(e.get("value") or "") for e in c.get("env") or [] if isinstance(e, dict))
+    yield "its arguments", " ".join(str(a) for a in [*_l(c.get("command")), *_l(c.get("args"))])
+    yield "its environment", " ".join(str(e.get("value") or "") for e in _l(c.get("env")) if isinstance(e, dict))
     w = collector.workload
-    for volume in w.pod_spec.get("volumes") or []:
+    for volume in _l(w.pod_spec.get("volumes")):
         if isinstance(volume, dict) and isinstance(volume.get("configMap"), dict):
             cm = inv.get("ConfigMap", w.namespace, str(volume["configMap"].get("name")))
             if cm is not None and isinstance(cm.get("data"), dict):
@@ -521,8 +530,8 @@ def _loki(doc: dict) -> tuple[float | None, str]:
         return None, f"limits_config.retention_period {limits.get('retention_period')!r} is not a duration"
     days = math.inf if days == 0 else days  # 0 disables deletion
     note = "limits_config.retention_period"
-    for stream in limits.get("retention_stream") or []:
-        period = duration_days((stream or {}).get("period", "")) if isinstance(stream, dict) else None
+    for stream in _l(limits.get("retention_stream")):
+        period = duration_days(stream.get("period", "")) if isinstance(stream, dict) else None
         if period is not None and 0 < period < days:
             days, note = period, f"retention_stream {stream.get('selector')}"
     return days, note
@@ -538,14 +547,14 @@ def _ilm(phases: dict) -> tuple[float | None, str]:
 
 def _ism(states: list) -> tuple[float | None, str]:
     deleting = {s.get("name") for s in states if isinstance(s, dict)
-                and any(isinstance(a, dict) and "delete" in a for a in s.get("actions") or [])}
+                and any(isinstance(a, dict) and "delete" in a for a in _l(s.get("actions")))}
     if not deleting:
         return math.inf, "no state deletes indices"
     ages = []
     for state in states:
-        for tr in (state.get("transitions") or []) if isinstance(state, dict) else []:
+        for tr in _l(state.get("transitions")) if isinstance(state, dict) else []:
             if isinstance(tr, dict) and tr.get("state_name") in deleting:
-                age = duration_days((tr.get("conditions") or {}).get("min_index_age", ""))
+                age = duration_days(_d(tr.get("conditions")).get("min_index_age", ""))
                 if age is not None:
                     ages.append(age)
     if not ages:

@@ -35,6 +35,15 @@ _DAEMONSET_TOLERATIONS = (
 _HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
                             "effect": "NoSchedule"}
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
 
 # ---- scheduling semantics (shared with logging.audit-log-shipped) ---------------------------------------
 def tolerates(toleration: dict, taint: dict) -> bool:
@@ -52,16 +61,16 @@ def tolerates(toleration: dict, taint: dict) -> bool:
 
 
 def daemonset_tolerations(pod_spec: dict) -> list[dict]:
-    own = [t for t in pod_spec.get("tolerations") or [] if isinstance(t, dict)]
+    own = [t for t in _l(pod_spec.get("tolerations")) if isinstance(t, dict)]
     extra = [*_DAEMONSET_TOLERATIONS, *([_HOST_NETWORK_TOLERATION] if pod_spec.get("hostNetwork") else [])]
     return own + extra
 
 
 def untolerated(pod_spec: dict, taints: list, daemonset: bool = True) -> list[str]:
     """Taints that keep the pod off the node (NoSchedule/NoExecute; PreferNoSchedule never blocks)."""
-    tols = daemonset_tolerations(pod_spec) if daemonset else list(pod_spec.get("tolerations") or [])
+    tols = daemonset_tolerations(pod_spec) if daemonset else _l(pod_spec.get("tolerations"))
     out = []
-    for taint in taints or []:
+    for taint in _l(taints):
         if not isinstance(taint, dict) or taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
         if not any(tolerates(t, taint) for t in tols if isinstance(t, dict)):
@@ -72,7 +81,7 @@ def untolerated(pod_spec: dict, taints: list, daemonset: bool = True) -> list[st
 
 def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
     key, op = expr.get("key"), expr.get("operator")
-    values = [str(v) for v in expr.get("values") or []]
+    values = [str(v) for v in _l(expr.get("values"))]
     if op == "In":
         return key in labels and labels[key] in values
     if op == "NotIn":
@@ -93,17 +102,17 @@ def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
 def node_selected(pod_spec: dict, node: dict) -> bool:
     """nodeSelector AND required node affinity (terms ORed, expressions ANDed; empty term selects nothing)."""
     labels = labels_of(node)
-    for key, value in (pod_spec.get("nodeSelector") or {}).items():
+    for key, value in _d(pod_spec.get("nodeSelector")).items():
         if labels.get(key) != str(value):
             return False
-    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+    required = _d(_d(pod_spec.get("affinity")).get("nodeAffinity")).get(
         "requiredDuringSchedulingIgnoredDuringExecution")
     if not required:
         return True
     fields = {"metadata.name": str(node["metadata"].get("name", ""))}
-    for term in required.get("nodeSelectorTerms") or []:
-        exprs = [e for e in term.get("matchExpressions") or [] if isinstance(e, dict)]
-        field_exprs = [e for e in term.get("matchFields") or [] if isinstance(e, dict)]
+    for term in _l(required.get("nodeSelectorTerms")):
+        exprs = [e for e in _l(term.get("matchExpressions")) if isinstance(e, dict)]
+        field_exprs = [e for e in _l(term.get("matchFields")) if isinstance(e, dict)]
         if not exprs and not field_exprs:
             continue
         if all(_expression_matches(e, labels) for e in exprs) and all(
@@ -121,7 +130,7 @@ def blocked_on(pod_spec: dict, node: dict) -> str | None:
     """Why a DaemonSet pod cannot run on this node, or None when it can."""
     if not node_selected(pod_spec, node):
         return "its nodeSelector/node affinity leaves the node out"
-    taints = untolerated(pod_spec, (node.get("spec") or {}).get("taints") or [])
+    taints = untolerated(pod_spec, _l(_d(node.get("spec")).get("taints")))
     return f"untolerated taint {', '.join(taints)}" if taints else None
 
 
@@ -251,16 +260,16 @@ def _sidekick_outputs(w: Workload) -> tuple[list[str], list[str]]:
     """(outputs visibly configured, env sources that hide them: envFrom Secrets/ConfigMaps)."""
     outputs, hidden = [], []
     for _, container in w.containers():
-        for env in container.get("env") or []:
+        for env in _l(container.get("env")):
             if not isinstance(env, dict):
                 continue
             name = str(env.get("name", ""))
             if any(name.startswith(p) for p in _SIDEKICK_IGNORED) or not _SIDEKICK_TARGET.search(name):
                 continue
-            value_from = env.get("valueFrom") or {}
+            value_from = _d(env.get("valueFrom"))
             if str(env.get("value") or "").strip() or "secretKeyRef" in value_from or "configMapKeyRef" in value_from:
                 outputs.append(name.split("_", 1)[0].lower())
-        for source in container.get("envFrom") or []:
+        for source in _l(container.get("envFrom")):
             if isinstance(source, dict):
                 for kind in ("secretRef", "configMapRef"):
                     if isinstance(source.get(kind), dict):
@@ -270,7 +279,7 @@ def _sidekick_outputs(w: Workload) -> tuple[list[str], list[str]]:
 
 def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> tuple[bool | None, str | None]:
     """(enabled?, url) from `-o http_output.*` arguments, else falco.yaml in a mounted ConfigMap; None = unseen."""
-    argv = [str(a) for a in [*(sensor.container.get("command") or []), *(sensor.container.get("args") or [])]]
+    argv = [str(a) for a in [*_l(sensor.container.get("command")), *_l(sensor.container.get("args"))]]
     enabled: bool | None = None
     url = None
     for i, arg in enumerate(argv):
@@ -292,12 +301,12 @@ def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> tuple[bool | None, 
 
 def _mounted_configmaps(ctx: CheckContext, w: Workload) -> list[dict]:
     names = set()
-    for volume in w.pod_spec.get("volumes") or []:
+    for volume in _l(w.pod_spec.get("volumes")):
         if not isinstance(volume, dict):
             continue
         if isinstance(volume.get("configMap"), dict):
             names.add(volume["configMap"].get("name"))
-        for source in (volume.get("projected") or {}).get("sources") or []:
+        for source in _l(_d(volume.get("projected")).get("sources")):
             if isinstance(source, dict) and isinstance(source.get("configMap"), dict):
                 names.add(source["configMap"].get("name"))
     found = [ctx.inv.get("ConfigMap", w.namespace, str(n)) for n in sorted(n for n in names if n)]
@@ -306,7 +315,7 @@ def _mounted_configmaps(ctx: CheckContext, w: Workload) -> list[dict]:
 
 def _mounted_configmap_docs(ctx: CheckContext, w: Workload, keys: tuple[str, ...]) -> Iterator[dict]:
     for cm in _mounted_configmaps(ctx, w):
-        data = cm.get("data") or {}
+        data = _d(cm.get("data"))
         for key in keys:
             text = data.get(key)
             if isinstance(text, str):
