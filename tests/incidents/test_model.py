@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from incident_builders import Builder, significant
 
-from nis2kube.incidents.model import IncidentError, Status
+from nis2kube.incidents.model import MAX_ALERT_IOCS, Event, IncidentError, Status, fold
 
 SHA = "ef" * 32
 
@@ -96,3 +96,15 @@ def test_round_trip_through_the_projection():
     b.add("timeline", {"text": "isolated node", "at": "2026-02-02T08:00:00+01:00"})
     inc = b.add("report-submitted", {"kind": "early-warning", "content_sha256": SHA})
     assert Incident.from_dict(inc.to_dict()) == inc
+
+
+def test_a_noisy_rule_keeps_the_record_bounded():
+    b = Builder()
+    b.add("opened", {"title": "Terminal shell in container on ot/scada-gw"})
+    for i in range(300):
+        b.events.append(Event(b.id, len(b.events) + 1, "alert", "webhook:falco", b.events[0].at, {
+            "summary": f"Falco: shell #{i}", "workloads": ["ot/scada-gw"], "iocs": [f"proc.cmdline=sh -c {i}"]}))
+    inc = fold(b.id, b.events)
+    assert inc.alert_count == 300 and inc.workloads == ["ot/scada-gw"]
+    assert len(inc.timeline) == 1 and inc.timeline[0]["text"] == "Falco: shell #0"
+    assert len(inc.iocs) == MAX_ALERT_IOCS and inc.iocs[0] == "proc.cmdline=sh -c 0"

@@ -53,6 +53,7 @@ SEVERITIES = ("low", "medium", "high", "critical")
 # Fields `update` may set as text; list fields are appended to.
 TEXT_FIELDS = ("title", "severity", "description", "assessment", "impact", "root_cause", "status_update",
                "suspected_malicious", "cross_border")
+MAX_ALERT_IOCS = 100  # indicators taken over from alerts; people can add more with `update --ioc`
 LIST_FIELDS = ("services", "namespaces", "workloads", "iocs", "mitigations_applied", "mitigations_ongoing")
 
 
@@ -242,11 +243,15 @@ class Incident:
                               "by": event.actor})
 
     def _on_alert(self, event: Event) -> None:
+        # A noisy rule can send thousands of alerts into one incident: the record keeps a count, the first
+        # alert in the timeline and a bounded set of indicators; every alert itself stays in the alerts table.
         d = event.data
         self.alert_count += 1
         self.last_alert_at = parse_time(d.get("at") or event.at)
-        self._set_fields({k: d[k] for k in ("namespaces", "workloads", "iocs") if d.get(k)})
-        if d.get("summary"):
+        room = max(0, MAX_ALERT_IOCS - len(self.iocs))
+        self._set_fields({"namespaces": d.get("namespaces", []), "workloads": d.get("workloads", []),
+                          "iocs": [i for i in d.get("iocs", []) if i not in self.iocs][:room]})
+        if d.get("summary") and self.alert_count == 1:
             self.timeline.append({"at": iso(self.last_alert_at), "text": d["summary"], "by": event.actor})
 
     def _on_report_submitted(self, event: Event) -> None:

@@ -107,7 +107,8 @@ class Store:
 
             return engine
         try:
-            return create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            # No pre-ping: it costs a round trip per request; a dropped connection is invalidated on first use.
+            return create_engine(self.url, pool_size=10, max_overflow=10, pool_recycle=3600)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot use database URL: {type(exc).__name__}: {exc}") from None
 
@@ -148,7 +149,7 @@ class Store:
             incident_id = f"INC-{at:%Y%m%d}-{secrets.token_hex(3)}"
             try:
                 with self._locked(), self.engine.begin() as conn:
-                    return self._append(conn, Incident(id=incident_id), "opened", actor, data, at)
+                    return self._append(conn, Incident(id=incident_id), GENESIS, "opened", actor, data, at)[0]
             except IntegrityError:
                 continue
         raise StoreError("could not allocate a unique incident id")
@@ -157,38 +158,42 @@ class Store:
                at: datetime | None = None) -> Incident:
         """Append one event and return the new state; raises IncidentError when not allowed."""
         with self._locked(), self.engine.begin() as conn:
-            current = self._load(conn, incident_id, for_update=True)
-            return self._append(conn, current, type_, actor, data, at or utcnow())
+            current, head = self._load(conn, incident_id, for_update=True)
+            return self._append(conn, current, head, type_, actor, data, at or utcnow())[0]
 
-    def _load(self, conn: Connection, incident_id: str, for_update: bool = False) -> Incident:
-        query = select(incidents.c.state).where(incidents.c.id == incident_id)
-        if for_update and not self.is_sqlite:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+    def _locked_select(self, query):
+        """Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the database write lock."""
+        return query if self.is_sqlite else query.with_for_update()
+
+    def _load(self, conn: Connection, incident_id: str, for_update: bool = False) -> tuple[Incident, str]:
+        """The current state and the head of its hash chain."""
+        query = select(incidents.c.state, incidents.c.last_hash).where(incidents.c.id == incident_id)
+        row = conn.execute(self._locked_select(query) if for_update else query).first()
         if row is None:
             raise NotFound(f"no incident {incident_id!r}")
-        return Incident.from_dict(orjson.loads(row.state))
+        return Incident.from_dict(orjson.loads(row.state)), row.last_hash
 
-    def _append(self, conn: Connection, current: Incident, type_: str, actor: str, data: dict[str, Any],
-                at: datetime) -> Incident:
+    def _append(self, conn: Connection, current: Incident, prev: str, type_: str, actor: str,
+                data: dict[str, Any], at: datetime) -> tuple[Incident, str]:
         data_text = _canonical(data)
         seq = current.version + 1
         new = current.apply(Event(current.id, seq, type_, actor, at, orjson.loads(data_text)))
-        prev = GENESIS
-        if current.version:
-            prev = conn.execute(select(incident_events.c.hash).where(
-                incident_events.c.incident_id == current.id, incident_events.c.seq == current.version)).scalar_one()
+        digest = event_hash(prev, current.id, seq, type_, actor, at, data_text)
         conn.execute(incident_events.insert().values(
             incident_id=current.id, seq=seq, type=type_, actor=actor, at=at, data=data_text, prev_hash=prev,
-            hash=event_hash(prev, current.id, seq, type_, actor, at, data_text)))
+            hash=digest))
         values = {"status": str(new.status), "is_open": new.is_open, "dedup_key": new.dedup_key,
-                  "last_alert_at": new.last_alert_at, "version": new.version,
+                  "last_alert_at": new.last_alert_at, "version": new.version, "last_hash": digest,
                   "state": orjson.dumps(new.to_dict()).decode(), "updated_at": at}
         if current.version:
-            conn.execute(incidents.update().where(incidents.c.id == current.id).values(**values))
+            # the version guard makes a lost update impossible even if a lock was skipped by mistake
+            done = conn.execute(incidents.update().where(
+                incidents.c.id == current.id, incidents.c.version == current.version).values(**values))
+            if done.rowcount != 1:
+                raise StoreError(f"incident {current.id} changed concurrently; retry")
         else:
             conn.execute(incidents.insert().values(id=current.id, **values))
-        return new
+        return new, digest
 
     def ingest(self, alert, min_priority: str, window_minutes: int, actor: str | None = None) -> IngestResult:
         """Store an alert; at/above `min_priority` it opens or updates a detected incident (deduplicated)."""
@@ -201,10 +206,10 @@ class Store:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": alert.dedup_key})
                 since = now - timedelta(minutes=window_minutes)
-                row = conn.execute(
-                    select(incidents.c.id).where(
+                row = conn.execute(self._locked_select(
+                    select(incidents.c.id, incidents.c.state, incidents.c.last_hash).where(
                         incidents.c.is_open.is_(True), incidents.c.dedup_key == alert.dedup_key,
-                        incidents.c.last_alert_at >= since).order_by(incidents.c.last_alert_at.desc()).limit(1)
+                        incidents.c.last_alert_at >= since).order_by(incidents.c.last_alert_at.desc()).limit(1))
                 ).first()
                 link = {"at": iso(now), "summary": alert.summary, "rule": alert.rule, "priority": alert.priority,
                         "namespaces": [alert.namespace] if alert.namespace else [],
@@ -212,15 +217,16 @@ class Store:
                 if row is None:
                     incident_id = f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
                     severity = "critical" if alert.priority in ("critical", "alert", "emergency") else "high"
-                    opened_state = self._append(conn, Incident(id=incident_id), "opened", actor, {
+                    state, head = self._append(conn, Incident(id=incident_id), GENESIS, "opened", actor, {
                         "title": f"{alert.rule} on {alert.workload or 'unknown workload'}"[:500],
                         "detected_at": iso(alert.at), "source": alert.source, "dedup_key": alert.dedup_key,
                         "severity": severity}, now)
-                    self._append(conn, opened_state, "alert", actor, link, now)
+                    self._append(conn, state, head, "alert", actor, link, now)
                     opened = True
                 else:
                     incident_id = row.id
-                    self._append(conn, self._load(conn, incident_id, for_update=True), "alert", actor, link, now)
+                    self._append(conn, Incident.from_dict(orjson.loads(row.state)), row.last_hash, "alert", actor,
+                                 link, now)
             alert_id = conn.execute(alerts.insert().values(
                 received_at=now, source=alert.source, rule=alert.rule[:512], priority=alert.priority,
                 workload=alert.workload[:512], incident_id=incident_id, record=_canonical(record))
@@ -230,7 +236,7 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident:
         with self.engine.connect() as conn:
-            return self._load(conn, incident_id)
+            return self._load(conn, incident_id)[0]
 
     def list(self, include_closed: bool = False) -> list[Incident]:
         query = select(incidents.c.state).order_by(incidents.c.id)
@@ -272,7 +278,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(incident_events).order_by(incident_events.c.incident_id,
                                                                  incident_events.c.seq)).all()
-            projections = {r.id: r.state for r in conn.execute(select(incidents.c.id, incidents.c.state))}
+            projections = {r.id: (r.state, r.last_hash) for r in conn.execute(
+                select(incidents.c.id, incidents.c.state, incidents.c.last_hash))}
         by_incident: dict[str, list] = {}
         for r in rows:
             by_incident.setdefault(r.incident_id, []).append(r)
@@ -296,7 +303,7 @@ class Store:
             stored = projections.pop(incident_id, None)
             if stored is None:
                 problems.append(f"{incident_id}: events without a projection row")
-            elif orjson.loads(stored) != orjson.loads(orjson.dumps(state.to_dict())):
+            elif orjson.loads(stored[0]) != orjson.loads(orjson.dumps(state.to_dict())) or stored[1] != prev:
                 problems.append(f"{incident_id}: projection differs from the replayed events")
         problems.extend(f"{i}: projection row without events" for i in projections)
         return problems

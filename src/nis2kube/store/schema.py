@@ -66,6 +66,7 @@ incidents = Table(
     Column("dedup_key", String(1024)),
     Column("last_alert_at", UTCDateTime),
     Column("version", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),  # head of the hash chain, saves a query per append
     Column("state", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_incidents_open_dedup", "is_open", "dedup_key"),

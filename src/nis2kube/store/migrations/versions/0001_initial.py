@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("dedup_key", sa.String(1024)),
         sa.Column("last_alert_at", UTCDateTime),
         sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("last_hash", sa.String(64), nullable=False),
         sa.Column("state", sa.Text, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
     )
