@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from incident_builders import Builder, significant
 
 from nis2kube.incidents.clocks import add_calendar_months, deadlines, format_left, next_deadline
@@ -115,3 +118,15 @@ def test_next_deadline_and_formatting():
     assert nxt.kind == ReportKind.EARLY_WARNING and nxt.seconds_left(now) == 3 * 3600
     assert format_left(3 * 3600 + 5 * 60) == "3h 05m left"
     assert format_left(-(2 * 86400 + 3600)) == "overdue 2d 01h"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2032, 12, 31), timezones=st.just(UTC)))
+def test_calendar_month_properties(instant):
+    due = add_calendar_months(instant, 1, BERLIN)
+    before, after = instant.astimezone(BERLIN), due.astimezone(BERLIN)
+    assert (after.year * 12 + after.month) - (before.year * 12 + before.month) == 1
+    assert after.day == min(before.day, calendar.monthrange(after.year, after.month)[1])
+    wall_shift = datetime.combine(after.date(), after.time()) - datetime.combine(after.date(), before.time())
+    assert wall_shift in (timedelta(0), timedelta(hours=1))  # +1 h only when the wall time fell into a DST gap
+    assert due > instant
