@@ -223,8 +223,12 @@ def rules_cm(body: str, name: str = "falco-rules") -> str:
            "  plant_rules.yaml: |\n" + textwrap.indent(body, "    ") + "---\n"
 
 
+MOUNTED = falco(volumes="[{name: rules, configMap: {name: falco-rules}}, {name: overrides, projected: "
+                        "{sources: [{configMap: {name: zz-overrides}}]}}]")
+
+
 def test_custom_rules_cover_both_topics():
-    findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco() + rules_cm(RULES)))
+    findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(MOUNTED + rules_cm(RULES)))
     assert [f.status for f in findings] == [Status.PASS, Status.PASS]
     assert "Read plant secret material" in findings[0].message
     assert findings[0].resource.display == "ConfigMap/falco/falco-rules"
@@ -234,18 +238,18 @@ def test_custom_rules_cover_both_topics():
 def test_disabled_rule_and_missing_topic():
     disable = "- rule: Read plant secret material\n  enabled: false\n"
     findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(
-        falco() + rules_cm(RULES) + rules_cm(disable, "zz-overrides")))
+        MOUNTED + rules_cm(RULES) + rules_cm(disable, "zz-overrides")))
     assert findings[0].status is Status.FAIL and "disabled" in findings[0].message
     only_outbound = RULES.split("- rule: Read plant secret material")[0] + \
         "- rule: x\n  condition: evt.type = connect and fd.sip != 10.0.0.1\n  output: x\n  priority: INFO\n"
-    findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco() + rules_cm(only_outbound)))
+    findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(MOUNTED + rules_cm(only_outbound)))
     assert [f.status for f in findings] == [Status.FAIL, Status.PASS]
 
 
 def test_appended_condition_counts():
     base = "- rule: Shell\n  condition: spawned_process and shell_procs\n  output: x\n  priority: INFO\n" \
            "- rule: Shell\n  condition: or (open_read and fd.name = /etc/shadow)\n  override: {condition: append}\n"
-    [f, _] = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco() + rules_cm(base)))
+    [f, _] = run_check("runtime.falco-custom-rules", inventory_from_yaml(MOUNTED + rules_cm(base)))
     assert f.status is Status.PASS
 
 
@@ -253,7 +257,19 @@ def test_rules_without_falco_are_not_assessed_and_no_rules_fail():
     [f] = run_check("runtime.falco-custom-rules", inventory_from_yaml(rules_cm(RULES)))
     assert f.status is Status.NOT_ASSESSED
     findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco()))
-    assert all(f.status is Status.FAIL and "no Falco rules in any ConfigMap" in f.message for f in findings)
+    assert all(f.status is Status.FAIL and "no Falco rules in any ConfigMap mounted" in f.message for f in findings)
+    findings = run_check("runtime.falco-custom-rules", inventory_from_yaml(falco() + rules_cm(RULES)))
+    assert all(f.status is Status.FAIL and "ConfigMap/falco/falco-rules hold rules but are not mounted" in f.message
+               for f in findings)
+
+
+def test_macro_expansion_is_bounded():
+    from nis2kube.checks.runtime import MAX_EXPANDED, _expand
+
+    macros = {f"m{i}": " ".join([f"m{i + 1}"] * 10) for i in range(20)}
+    assert len(_expand("m0 and open_read", macros)) <= MAX_EXPANDED
+    assert _expand("open_read and secrets", {"secrets": "fd.name = /etc/shadow"}) == \
+        "open_read and (fd.name = /etc/shadow)"
 
 
 def test_factory_hall_story():

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nis2kube.checks.registry import CheckContext, InputError, check
+from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
@@ -59,7 +60,8 @@ def alert_rules(inv: Inventory) -> list[AlertRule]:
         for cm in inv.objects("ConfigMap"):
             data = cm.get("data")
             for _, text in sorted(data.items()) if isinstance(data, dict) else []:
-                if isinstance(text, str) and "groups" in text and "alert" in text and "expr" in text:
+                if isinstance(text, str) and len(text) <= MAX_CONFIGMAP_VALUE and "groups" in text \
+                        and "alert" in text and "expr" in text:
                     try:
                         doc = load_document(text)
                     except Exception:  # not a rule file after all

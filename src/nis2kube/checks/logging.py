@@ -8,6 +8,7 @@ events, free of secrets, copied off the control plane, and kept long enough (nat
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -26,7 +27,7 @@ from nis2kube.auditpolicy import (
     parse_policy_text,
 )
 from nis2kube.checks.registry import CheckContext, InputError, check
-from nis2kube.checks.runtime import tolerates_control_plane
+from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, tolerates_control_plane
 from nis2kube.evidence_file import evidence
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
@@ -269,7 +270,8 @@ def _actors(policy: AuditPolicy) -> list[tuple[str | None, frozenset[str]]]:
             and "system:nodes" not in g]
 
 
-def _judge(ctx: CheckContext, found: FoundPolicy, exp: Expectation, identities) -> Finding:
+def _judge(ctx: CheckContext, found: FoundPolicy, exp: Expectation,
+           identities: list[tuple[str | None, frozenset[str]]] | None) -> Finding:
     policy = found.policy
     assert policy is not None
     probed = 0
@@ -410,6 +412,7 @@ def collectors(inv: Inventory) -> list[Collector]:
     return inv.cached("log-collectors", build)
 
 
+@functools.lru_cache(maxsize=4096)
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """Collector path globs (Fluent Bit, Vector, Promtail/doublestar, OTel filelog): `**` crosses
     directories, `*` and `?` do not, `[...]` classes and `{a,b}` alternatives."""
@@ -569,8 +572,8 @@ def _configmap_retention(inv: Inventory) -> list[RetentionSource]:
         if not isinstance(data, dict):
             continue
         for key, text in sorted(data.items()):
-            if not isinstance(text, str) or not any(w in text for w in ("limits_config", "compactor", "phases",
-                                                                        "states")):
+            if not isinstance(text, str) or len(text) > MAX_CONFIGMAP_VALUE or not any(
+                    w in text for w in ("limits_config", "compactor", "phases", "states")):
                 continue
             try:
                 doc = load_document(text)

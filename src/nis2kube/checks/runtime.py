@@ -32,6 +32,8 @@ _DAEMONSET_TOLERATIONS = (
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 )
+MAX_CONFIGMAP_VALUE = 1024 * 1024  # the API server refuses larger ConfigMaps; bigger input is not real
+MAX_EXPANDED = 100_000  # characters of a Falco condition after macro expansion
 _HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
                             "effect": "NoSchedule"}
 
@@ -318,7 +320,7 @@ def _mounted_configmap_docs(ctx: CheckContext, w: Workload, keys: tuple[str, ...
         data = _d(cm.get("data"))
         for key in keys:
             text = data.get(key)
-            if isinstance(text, str):
+            if isinstance(text, str) and len(text) <= MAX_CONFIGMAP_VALUE:
                 try:
                     doc = load_document(text)
                 except Exception:
@@ -386,27 +388,35 @@ class FalcoRule:
     ref: ResourceRef
 
 
-def _rule_entries(ctx: CheckContext) -> tuple[list[FalcoRule], dict[str, str]]:
-    """Rules and macros from every ConfigMap key that is a Falco rules file, with enabled/append/override
-    applied in file order (ConfigMaps by namespace/name, keys sorted: Falco loads rules.d alphabetically)."""
+def _rule_entries(ctx: CheckContext) -> tuple[list[FalcoRule], dict[str, str], list[str]]:
+    """Rules and macros of the rules files in ConfigMaps mounted into a Falco pod, with enabled/append/override
+    applied in load order (ConfigMaps by name, keys sorted: Falco loads rules.d alphabetically), and the
+    ConfigMaps that hold rules but are mounted nowhere (Falco never loads those)."""
+    mounted = {id(cm) for s in falco_daemonsets(ctx.inv) for cm in _mounted_configmaps(ctx, s.workload)}
     rules: dict[str, FalcoRule] = {}
     macros: dict[str, str] = {}
-    for cm in sorted(ctx.inv.objects("ConfigMap"), key=lambda o: (o["metadata"].get("namespace", ""),
-                                                                     o["metadata"].get("name", ""))):
+    unmounted: list[str] = []
+    for cm in sorted(ctx.inv.objects("ConfigMap"), key=lambda o: (str(o["metadata"].get("namespace", "")),
+                                                                     str(o["metadata"].get("name", "")))):
         data = cm.get("data")
         if not isinstance(data, dict):
             continue
-        for key in sorted(data):
+        for key in sorted(data, key=str):
             text = data[key]
-            if not isinstance(text, str) or ("- rule:" not in text and "- macro:" not in text):
+            if not isinstance(text, str) or len(text) > MAX_CONFIGMAP_VALUE or (
+                    "- rule:" not in text and "- macro:" not in text):
                 continue
             try:
                 doc = load_document(text)
             except Exception:
                 continue
-            if isinstance(doc, list):
+            if not isinstance(doc, list):
+                continue
+            if id(cm) in mounted:
                 _apply_entries(doc, ctx.inv.ref(cm), rules, macros)
-    return list(rules.values()), macros
+            else:
+                unmounted.append(ctx.inv.ref(cm).display)
+    return list(rules.values()), macros, sorted(set(unmounted))
 
 
 def _apply_entries(doc: list, ref: ResourceRef, rules: dict[str, FalcoRule], macros: dict[str, str]) -> None:
@@ -436,12 +446,24 @@ def _apply_entries(doc: list, ref: ResourceRef, rules: dict[str, FalcoRule], mac
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
-def _expand(condition: str, macros: dict[str, str], depth: int = 0) -> str:
-    """Inline macros (bounded depth) so a rule written as `open_read and sensitive_files` is understood."""
-    if depth > 8:
-        return condition
-    return _WORD.sub(lambda m: f"({_expand(macros[m.group(0)], macros, depth + 1)})"
-                     if m.group(0) in macros else m.group(0), condition)
+def _expand(condition: str, macros: dict[str, str]) -> str:
+    """Inline macros so a rule written as `open_read and sensitive_files` is understood; nesting and the
+    expanded length are bounded (macros referring to each other could otherwise grow without limit)."""
+    for _ in range(8):
+        budget = [MAX_EXPANDED - len(condition)]
+
+        def inline(m: re.Match[str], budget: list[int] = budget) -> str:
+            body = macros.get(m.group(0))
+            if body is None or len(body) + 2 > budget[0]:
+                return m.group(0)
+            budget[0] -= len(body) + 2
+            return f"({body})"
+
+        expanded = _WORD.sub(inline, condition)
+        if expanded == condition:
+            break
+        condition = expanded
+    return condition
 
 
 _OPEN_READ = re.compile(r"\bopen_read\b|\bopen_file\b|evt\.is_open_read|evt\.type\s*(=|in)\s*\(?\s*(open|openat)")
@@ -466,12 +488,12 @@ TOPICS = (
 )
 def falco_custom_rules(ctx: CheckContext) -> Iterator[Finding]:
     """Falco's default rules ship inside the image and are generic; what a plant expects to see (which files
-    are secrets, which destinations are normal) only a custom rule knows. Rules are read from ConfigMaps,
-    with macros expanded and enabled/append/override applied."""
+    are secrets, which destinations are normal) only a custom rule knows. Rules are read from the ConfigMaps
+    mounted into Falco, with macros expanded and enabled/append/override applied."""
     if not falco_daemonsets(ctx.inv):
         yield ctx.not_assessed(None, "no Falco DaemonSet (see runtime.falco-deployed)")
         return
-    rules, macros = _rule_entries(ctx)
+    rules, macros, unmounted = _rule_entries(ctx)
     for topic, covers in TOPICS:
         hits = [r for r in rules if r.enabled and covers(_expand(r.condition, macros))]
         disabled = [r for r in rules if not r.enabled and covers(_expand(r.condition, macros))]
@@ -483,5 +505,8 @@ def falco_custom_rules(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.fail(disabled[0].ref, f"{topic}: Falco rule {disabled[0].name!r} would cover it but is "
                            "disabled (enabled: false)")
         else:
-            where = f"{len(rules)} Falco rules found in ConfigMaps" if rules else "no Falco rules in any ConfigMap"
+            where = f"{len(rules)} Falco rules loaded from mounted ConfigMaps" if rules else \
+                "no Falco rules in any ConfigMap mounted into Falco"
+            if unmounted:
+                where += f"; {', '.join(unmounted)} hold rules but are not mounted into Falco, so they never load"
             yield ctx.fail(None, f"{topic}: no enabled custom Falco rule covers them ({where})")
