@@ -18,7 +18,7 @@ import orjson
 from nis2kube.inventory.files import Problem
 from nis2kube.inventory.inventory import Inventory, SourceInfo
 from nis2kube.inventory.kinds import group_of
-from nis2kube.inventory.live_http import ClusterTarget, LiveError, Transport, connect
+from nis2kube.inventory.live_http import ClusterTarget, LiveError, Response, Transport, connect
 from nis2kube.inventory.live_kinds import CONFIGMAPS_WITH_DATA, LIVE_KINDS, WHOLE_GROUPS, LiveKind
 
 __all__ = ["ClusterTarget", "LiveError", "LiveOptions", "from_cluster", "snapshot_document"]
@@ -289,7 +289,7 @@ def _fill_configmap_data(transport: Transport, served: _Served, listed: _Listed,
                                            level="warning"))
 
 
-def _refusal(resp, served: _Served, verb: str = "list") -> str:
+def _refusal(resp: Response, served: _Served, verb: str = "list") -> str:
     """A reason a check can print: for 403 the missing permission and the ClusterRole rule that grants it."""
     message = ""
     try:
