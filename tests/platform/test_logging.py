@@ -92,8 +92,12 @@ def test_rotation_edge_cases():
     inv = inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml", "--audit-log-path=/a.log",
                                             "--audit-log-maxage=0", "--audit-log-maxbackup=ten"))
     found = by_status(run_check("logging.audit-log-rotation", inv))
-    assert "--audit-log-maxage=0: old audit files are never deleted" in found[Status.PASS]
+    assert any(m.startswith("--audit-log-maxage=0: old audit files are never deleted") for m in found[Status.PASS])
+    assert "--audit-log-maxsize=100 (minimum 100)" in found[Status.PASS]  # unset: lumberjack's 100 MB
     assert found[Status.FAIL] == ["--audit-log-maxbackup=ten is not a number"]
+    unset = inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml", "--audit-log-path=/a.log"))
+    messages = [f.message for f in run_check("logging.audit-log-rotation", unset)]
+    assert any(m.startswith("--audit-log-maxbackup is not set: old audit files are never deleted") for m in messages)
     [f] = run_check("logging.audit-log-rotation", inventory_from_yaml(apiserver_pod("--audit-log-path=-")))
     assert f.status is Status.NOT_ASSESSED and "stdout" in f.message
     with pytest.raises(InputError, match=r"logging\.min_maxage must be a non-negative integer"):
@@ -436,3 +440,11 @@ def test_factory_hall_story(tmp_path):
     assert any("--audit-log-maxage" in m for m in rotation.get(Status.FAIL, []))
     findings = run_check("logging.audit-policy-secrets", inv, inputs=policy_inputs(tmp_path, LEAKY_POLICY))
     assert any(f.status is Status.FAIL for f in findings)
+
+
+def test_configmaps_that_only_mention_the_audit_api_are_not_policies():
+    webhook = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: audit-webhook, namespace: kube-system}\ndata:\n" \
+              "  notes: 'events arrive as audit.k8s.io/v1 EventList from the Policy in /etc/kubernetes'\n" \
+              "  kubeconfig: |\n    apiVersion: v1\n    kind: Config\n    clusters: []\n"
+    [f] = run_check("logging.audit-policy-secrets", inventory_from_yaml(webhook))
+    assert f.status is Status.NOT_ASSESSED and f.message.startswith("the audit policy is not in the input")

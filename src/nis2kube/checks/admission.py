@@ -32,6 +32,7 @@ CONTROLS = {
 }
 NsPredicate = Callable[[str, dict], bool]
 
+
 def _d(value: object) -> dict:
     """Hostile input: a field of the wrong type reads as absent."""
     return value if isinstance(value, dict) else {}
@@ -39,7 +40,6 @@ def _d(value: object) -> dict:
 
 def _l(value: object) -> list:
     return value if isinstance(value, list) else []
-
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ ALERTING = ("art21.2.b", "ir2690.3.3")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
+
 def _d(value: object) -> dict:
     """Hostile input: a field of the wrong type reads as absent."""
     return value if isinstance(value, dict) else {}
@@ -33,7 +34,6 @@ def _d(value: object) -> dict:
 
 def _l(value: object) -> list:
     return value if isinstance(value, list) else []
-
 
 
 @dataclass(frozen=True)

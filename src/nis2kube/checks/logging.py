@@ -16,19 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nis2kube import apiserver
-from nis2kube.auditpolicy import (
-    API_VERSIONS,
-    AuditPolicy,
-    Level,
-    PolicyError,
-    Shape,
-    load_policy_file,
-    parse_policy,
-    parse_policy_text,
-)
+from nis2kube.auditpolicy import AuditPolicy, Level, PolicyError, Shape, load_policy_file, parse_policy
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, tolerates_control_plane
-from nis2kube.evidence_file import evidence
+from nis2kube.evidence_file import evidence as evidence_file
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
@@ -40,6 +31,7 @@ DEFAULTS = {"min_maxage": 30, "min_maxbackup": 10, "min_maxsize": 100, "retentio
 WRITE = ("create", "update", "patch", "delete")
 READ = ("get", "list", "watch")
 
+
 def _d(value: object) -> dict:
     """Hostile input: a field of the wrong type reads as absent."""
     return value if isinstance(value, dict) else {}
@@ -47,7 +39,6 @@ def _d(value: object) -> dict:
 
 def _l(value: object) -> list:
     return value if isinstance(value, list) else []
-
 
 
 def setting(ctx: CheckContext, key: str) -> int:
@@ -123,21 +114,17 @@ def audit_log_rotation(ctx: CheckContext) -> Iterator[Finding]:
             flag = f"audit-log-{name}"
             raw = server.get(flag)
             evidence = {"flag": f"--{flag}", "value": raw, "minimum": minimum}
-            if raw is None:
-                if name == "maxsize":
-                    value = 100  # lumberjack's default file size
-                else:
-                    yield ctx.passed(server.ref, f"--{flag} is not set: old audit files are never deleted",
-                                     evidence=evidence)
-                    continue
-            else:
-                try:
-                    value = int(raw)
-                except ValueError:
-                    yield ctx.fail(server.ref, f"--{flag}={raw} is not a number", evidence=evidence)
-                    continue
+            try:
+                value = int(raw) if raw is not None else 0
+            except ValueError:
+                yield ctx.fail(server.ref, f"--{flag}={raw} is not a number", evidence=evidence)
+                continue
+            if name == "maxsize" and value == 0:
+                value = 100  # unset or 0: lumberjack's default file size
             if name != "maxsize" and value == 0:
-                yield ctx.passed(server.ref, f"--{flag}=0: old audit files are never deleted", evidence=evidence)
+                shown = f"--{flag}={raw}" if raw is not None else f"--{flag} is not set"
+                yield ctx.passed(server.ref, f"{shown}: old audit files are never deleted (mind the disk: "
+                                 "a full disk stops the audit log)", evidence=evidence)
             elif value < minimum:
                 yield ctx.fail(server.ref, f"--{flag}={value} is below the minimum {minimum}", evidence=evidence)
             else:
@@ -180,16 +167,21 @@ def audit_policies(ctx: CheckContext) -> list[FoundPolicy]:
             data = cm.get("data")
             if not isinstance(data, dict):
                 continue
-            for key, text in sorted(data.items()):
-                if not isinstance(text, str) or "audit.k8s.io/" not in text or "Policy" not in text:
+            for key, text in sorted(data.items(), key=lambda kv: str(kv[0])):
+                if not isinstance(text, str) or len(text) > MAX_CONFIGMAP_VALUE or "audit.k8s.io/" not in text:
+                    continue
+                try:
+                    doc = load_document(text)
+                except Exception:
+                    continue  # not YAML: not a policy either
+                if not isinstance(doc, dict) or doc.get("kind") != "Policy" or \
+                        not str(doc.get("apiVersion", "")).startswith("audit.k8s.io/"):
                     continue
                 ref = ctx.inv.ref(cm)
-                source = f"{ref.display} key {key}"
                 try:
-                    found.append(FoundPolicy(ref, parse_policy_text(text, source)))
+                    found.append(FoundPolicy(ref, parse_policy(doc, f"{ref.display} key {key}")))
                 except PolicyError as exc:
-                    if any(v in text for v in API_VERSIONS):
-                        found.append(FoundPolicy(ref, None, str(exc)))
+                    found.append(FoundPolicy(ref, None, str(exc)))
         return found
 
     return ctx.inv.cached("audit-policies", scan)
@@ -598,7 +590,7 @@ def _configmap_retention(inv: Inventory) -> list[RetentionSource]:
 
 def retention_sources(ctx: CheckContext) -> list[RetentionSource]:
     out = list(ctx.inv.cached("log-retention", lambda: _configmap_retention(ctx.inv)))
-    attested = (evidence(ctx) or {}).get("log_retention")
+    attested = (evidence_file(ctx) or {}).get("log_retention")
     if attested:
         details = ", ".join(str(attested[k]) for k in ("system", "attested_by", "date") if attested.get(k))
         out.append(RetentionSource(None, f"attested log retention ({details or 'evidence file'})",

@@ -37,6 +37,7 @@ MAX_EXPANDED = 100_000  # characters of a Falco condition after macro expansion
 _HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
                             "effect": "NoSchedule"}
 
+
 def _d(value: object) -> dict:
     """Hostile input: a field of the wrong type reads as absent."""
     return value if isinstance(value, dict) else {}
@@ -44,7 +45,6 @@ def _d(value: object) -> dict:
 
 def _l(value: object) -> list:
     return value if isinstance(value, list) else []
-
 
 
 # ---- scheduling semantics (shared with logging.audit-log-shipped) ---------------------------------------
