@@ -448,3 +448,15 @@ def test_configmaps_that_only_mention_the_audit_api_are_not_policies():
               "  kubeconfig: |\n    apiVersion: v1\n    kind: Config\n    clusters: []\n"
     [f] = run_check("logging.audit-policy-secrets", inventory_from_yaml(webhook))
     assert f.status is Status.NOT_ASSESSED and f.message.startswith("the audit policy is not in the input")
+
+
+def test_dropping_reads_is_tuning_but_dropping_changes_is_not(tmp_path):
+    reads_dropped = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n" \
+                    "- {level: None, verbs: [get, list, watch]}\n- {level: Metadata}\n"
+    [f] = run_check("logging.audit-policy-default", inventory_from_yaml(EMPTY),
+                    inputs=policy_inputs(tmp_path, reads_dropped))
+    assert f.status is Status.PASS
+    writes_dropped = reads_dropped.replace("[get, list, watch]", "[patch]")
+    [f] = run_check("logging.audit-policy-default", inventory_from_yaml(EMPTY),
+                    inputs=policy_inputs(tmp_path, writes_dropped))
+    assert f.status is Status.FAIL and "patch nis2kube.probe.example/widgets" in f.message

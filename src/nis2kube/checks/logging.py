@@ -333,14 +333,15 @@ def audit_policy_secrets(ctx: CheckContext) -> Iterator[Finding]:
 
 @check(
     id="logging.audit-policy-default",
-    title="Requests no specific rule names are still logged (no catch-all `level: None`, no silent default)",
+    title="Changes no specific rule names are still logged (no catch-all `level: None`, no silent default)",
     severity=Severity.MEDIUM,
     measures=LOGGING,
     remediation="End the policy with a catch-all `- level: Metadata` rule (and keep `level: None` rules narrow).",
 )
 def audit_policy_default(ctx: CheckContext) -> Iterator[Finding]:
-    """A request no rule matches is NOT logged; new CRDs (policy engines, operators) land exactly there."""
-    probe = Shape(("create", "update", "delete", "get"), "nis2kube.probe.example", "widgets")
+    """A request no rule matches is NOT logged; new CRDs (policy engines, operators) land exactly there.
+    Changes are probed (dropping reads of unnamed resources is legitimate noise reduction)."""
+    probe = Shape(WRITE, "nis2kube.probe.example", "widgets")
     for item in _policies_or_reason(ctx):
         if isinstance(item, Finding):
             yield item
@@ -350,17 +351,17 @@ def audit_policy_default(ctx: CheckContext) -> Iterator[Finding]:
         catch_all_none = next((r for r in policy.rules if r.is_catch_all and r.level is Level.NONE), None)
         _, bad = policy.probe(probe, Level.METADATA, Level.REQUEST_RESPONSE, _actors(policy))
         if bad is None:
-            yield ctx.passed(item.ref, "requests for resources no rule names are logged")
+            yield ctx.passed(item.ref, "changes to resources no rule names are logged")
             continue
         req, decision = bad
         if decision.rule is not None and decision.rule is catch_all_none:
             msg = f"{decision.rule.describe()} is a catch-all `level: None`: every request not named before " \
                   f"it, e.g. {req.describe()}, goes unlogged"
         elif decision.rule is None:
-            msg = f"the policy has no catch-all rule, so requests no rule names are not logged " \
+            msg = f"the policy has no catch-all rule, so changes no rule names are not logged " \
                   f"(e.g. {req.describe()}); add `- level: Metadata` at the end"
         else:
-            msg = f"requests no specific rule names are not logged: {req.describe()} ({decision.describe()})"
+            msg = f"changes no specific rule names are not logged: {req.describe()} ({decision.describe()})"
         yield ctx.fail(item.ref, msg, evidence={"request": req.describe(),
                                                 "rule": decision.rule.index if decision.rule else None})
 
