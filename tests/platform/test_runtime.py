@@ -113,6 +113,10 @@ def test_tolerate_everything_covers_all_nodes_and_status_counts():
     [f] = run_check("runtime.falco-coverage", inventory_from_yaml(CLUSTER + falco("[{operator: Exists}]",
                                                                                   status=status)))
     assert f.status is Status.FAIL and "only 3 of 4 pods are ready" in f.message
+    status = "status: {desiredNumberScheduled: 3, numberReady: 3}"
+    [f] = run_check("runtime.falco-coverage", inventory_from_yaml(CLUSTER + falco("[{operator: Exists}]",
+                                                                                  status=status)))
+    assert f.status is Status.FAIL and "schedules 3 pods for 4 reachable nodes" in f.message
 
 
 def test_node_selector_leaves_nodes_out():

@@ -178,12 +178,6 @@ def falco_daemonsets(inv: Inventory) -> list[Sensor]:
     return inv.cached("falco-daemonsets", build)
 
 
-def _no_daemonsets_reason(ctx: CheckContext) -> str | None:
-    if not ctx.inv.objects("DaemonSet"):
-        return "the input has no DaemonSets, so a runtime sensor cannot be seen"
-    return None
-
-
 @check(
     id="runtime.falco-deployed",
     title="Falco runs as a DaemonSet (runtime threat detection on every node)",
@@ -201,9 +195,8 @@ def falco_deployed(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.passed(sensor.workload, f"Falco ({sensor.container.get('image')}) runs as a DaemonSet",
                              container=sensor.container.get("name"))
         return
-    reason = _no_daemonsets_reason(ctx)
-    if reason:
-        yield ctx.not_assessed(None, reason)
+    if not ctx.inv.objects("DaemonSet"):
+        yield ctx.not_assessed(None, "the input has no DaemonSets, so a runtime sensor cannot be seen")
     else:
         yield ctx.fail(None, "no Falco DaemonSet found: nothing detects runtime attacks on the nodes")
 
@@ -237,6 +230,8 @@ def falco_coverage(ctx: CheckContext) -> Iterator[Finding]:
         problems = [f"cannot run on node {name}: {why}" for name, why in sorted(blind.items())]
         if isinstance(desired, int) and isinstance(ready, int) and ready < desired:
             problems.append(f"only {ready} of {desired} pods are ready")
+        if isinstance(desired, int) and nodes and desired < len(nodes) - len(blind):
+            problems.append(f"its status schedules {desired} pods for {len(nodes) - len(blind)} reachable nodes")
         if problems:
             yield ctx.fail(w, "Falco does not cover every node: " + "; ".join(problems), evidence=evidence)
         elif not nodes and desired is None:
