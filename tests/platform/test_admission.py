@@ -94,6 +94,16 @@ def test_namespaced_kyverno_policy_and_background_only():
     assert set(result("admission.limits-enforced", background).values()) == {Status.FAIL}
 
 
+def test_registry_by_deny_conditions():
+    deny = ('deny: {conditions: {any: [{key: "{{ images.containers.*.registry }}", operator: AnyNotIn, '
+            'value: [registry.plant.example]}]}}')
+    assert set(result("admission.registry-enforced", kyverno("r", "validationFailureAction: Enforce",
+                                                             validate=deny)).values()) == {Status.PASS}
+    pull_secrets = 'pattern: {spec: {imagePullSecrets: [{name: "registry-credentials"}]}}'
+    assert set(result("admission.registry-enforced", kyverno("r", "validationFailureAction: Enforce",
+                                                             validate=pull_secrets)).values()) == {Status.FAIL}
+
+
 def test_tag_policy_is_not_a_registry_policy_and_pod_security_restricted_is_non_root():
     assert set(result("admission.registry-enforced", kyverno("r", "validationFailureAction: Enforce",
                                                              validate=LATEST)).values()) == {Status.FAIL}

@@ -96,8 +96,10 @@ def _classify_text(text: str, patterns: list[tuple[str, str]]) -> set[str]:
         found.add("limits")
     if any(k == "image" and _restricts_registry(v) for k, v in patterns):
         found.add("registry")
-    if "image" in text and ("startsWith(" in text or ".matches(" in text or "registry" in text):
-        found.add("registry")
+    if "image" in text and ("startsWith(" in text or ".matches(" in text):
+        found.add("registry")  # CEL on image references
+    if "images." in text and ".registry" in text:
+        found.add("registry")  # Kyverno deny conditions on {{ images.*.*.registry }}
     return found
 
 
@@ -135,7 +137,7 @@ def _filter_covers(f: dict) -> NsPredicate | None:
         return None
     if res.get("names") or res.get("name") or res.get("selector") or res.get("annotations"):
         return None
-    ops = res.get("operations")
+    ops = _l(res.get("operations"))
     if ops and "CREATE" not in ops:
         return None
     names = _names(res.get("namespaces")) if res.get("namespaces") else None

@@ -280,7 +280,7 @@ def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> tuple[bool | None, 
     enabled: bool | None = None
     url = None
     for i, arg in enumerate(argv):
-        if arg == "-o" and i + 1 < len(argv):
+        if arg in ("-o", "--option") and i + 1 < len(argv):
             key, _, value = argv[i + 1].partition("=")
             if key == "http_output.enabled":
                 enabled = value.strip().lower() == "true"
