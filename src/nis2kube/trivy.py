@@ -267,6 +267,14 @@ def operator_reports(inv: Inventory, kind: str) -> list[ScanReport]:
     return inv.cached(f"trivy-operator:{kind}", build)
 
 
+def matcher(inv: Inventory, kind: str, files: tuple[ScanReport, ...] | list[ScanReport] = ()) -> ReportMatcher:
+    """The matcher over operator reports of `kind` plus reports from files, built once per inventory and
+    file set (every check of a family shares it). The cached value holds `files`, so its id stays unique."""
+    _held, built = inv.cached(f"trivy-matcher:{kind}:{id(files)}",
+                              lambda: (files, ReportMatcher.build(inv, [*operator_reports(inv, kind), *files])))
+    return built
+
+
 def index(reports: Iterable[ScanReport]) -> ImageIndex[ScanReport]:
     idx: ImageIndex[ScanReport] = ImageIndex()
     for report in reports:
@@ -276,7 +284,7 @@ def index(reports: Iterable[ScanReport]) -> ImageIndex[ScanReport]:
 
 
 def _severity(value: object) -> str:
-    text = str(value or "UNKNOWN").upper()
+    text = value.upper() if isinstance(value, str) else "UNKNOWN"
     return text if text in SEVERITY_RANK else "UNKNOWN"
 
 
@@ -310,8 +318,8 @@ def top_level_key(inv: Inventory, kind: str, namespace: str, name: str) -> tuple
     while obj is not None and seen < 8:
         owner = inv.owner(obj)
         if owner is None:
-            ref = inv.ref(obj)
-            return ref.kind, ref.namespace or "", ref.name
+            meta = obj["metadata"]
+            return str(obj["kind"]), meta.get("namespace") or "", str(meta.get("name", ""))
         obj, seen = owner, seen + 1
     parent_kind = {"ReplicaSet": "Deployment", "Job": "CronJob"}.get(kind)
     if parent_kind and "-" in name:

@@ -20,7 +20,7 @@ from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import selector_matches
 from nis2kube.inventory.workloads import Workload, workloads
 from nis2kube.sbom import load_sboms
-from nis2kube.trivy import TRIVY_GROUP, ImageIndex, ReportMatcher, canonical_image, operator_reports
+from nis2kube.trivy import TRIVY_GROUP, ImageIndex, canonical_image, matcher
 
 MEASURES = ("art21.2.d", "ir2690.5.1", "ir2690.5.2", "ir2690.12.4")
 KYVERNO = "kyverno.io"
@@ -51,12 +51,11 @@ def _containers(w: Workload) -> Iterator[tuple[str, str]]:
 def sbom_coverage(ctx: CheckContext) -> Iterator[Finding]:
     """An SBOM counts for a container when it names the image the container runs (digest, else tag)."""
     files = ctx.input("sbom", lambda raw: load_sboms([raw] if isinstance(raw, str) else list(raw))) or []
-    reports = operator_reports(ctx.inv, "SbomReport")
     file_index: ImageIndex = ImageIndex()
     for sbom in files:
         for image in sbom.images:
             file_index.add(image, sbom)
-    operator = ReportMatcher.build(ctx.inv, reports)
+    operator = matcher(ctx.inv, "SbomReport")
     if not file_index and not operator:
         unnamed = [s.path for s in files if not s.images]
         reason = ctx.inv.unlisted_reason("SbomReport", TRIVY_GROUP)

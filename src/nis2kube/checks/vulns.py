@@ -20,9 +20,9 @@ from nis2kube.trivy import (
     SEVERITIES,
     TRIVY_GROUP,
     ReportMatcher,
-    ScanReport,
     canonical_image,
     load_trivy_reports,
+    matcher,
     operator_reports,
 )
 
@@ -41,15 +41,14 @@ class Scans:
 
 
 def _scans(ctx: CheckContext) -> Scans:
-    files = ctx.input("trivy_report", lambda raw: load_trivy_reports([raw] if isinstance(raw, str) else raw)) or []
+    files = ctx.input("trivy_report", lambda raw: load_trivy_reports([raw] if isinstance(raw, str) else raw)) or ()
     operator = operator_reports(ctx.inv, "VulnerabilityReport")
-    reports: list[ScanReport] = [*operator, *files]
     sources = []
     if operator:
         sources.append(f"{len(operator)} Trivy Operator VulnerabilityReport(s)")
     if files:
         sources.append(f"{len(files)} Trivy JSON report(s)")
-    return Scans(ReportMatcher.build(ctx.inv, reports), len(reports), tuple(sources))
+    return Scans(matcher(ctx.inv, "VulnerabilityReport", files), len(operator) + len(files), tuple(sources))
 
 
 def _threshold(ctx: CheckContext) -> str:
