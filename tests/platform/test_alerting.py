@@ -159,8 +159,13 @@ AMC = textwrap.dedent("""\
 def test_alertmanager_config_crd():
     [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(AMC % "ot-oncall"))
     assert f.status is Status.PASS and f.resource.display == "AlertmanagerConfig/monitoring/ot-security"
+    assert 'only alerts labelled namespace="monitoring" reach it' in f.message
     [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(AMC % "blackhole"))
     assert f.status is Status.FAIL
+    global_config = "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nmetadata: {name: main, namespace: " \
+        "monitoring}\nspec: {alertmanagerConfiguration: {name: ot-security}}\n---\n"
+    [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(global_config + AMC % "ot-oncall"))
+    assert f.status is Status.PASS and "namespace=" not in f.message
 
 
 def test_alertmanager_seen_but_config_hidden_or_absent():

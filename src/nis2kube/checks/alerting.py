@@ -188,6 +188,7 @@ class Routing:
     root: str | None  # the root route's receiver
     reachable: list[str]  # receivers named anywhere in the route tree
     configured: set[str]  # receivers with at least one integration
+    scope: str = ""  # what reaches this route tree at all, when not every alert does
 
 
 def _file_routing(path: object) -> Routing:
@@ -231,13 +232,29 @@ def _tree(route: object, depth: int = 0) -> list[str]:
 
 
 def _crd_routings(inv: Inventory) -> list[Routing]:
+    """AlertmanagerConfig resources. prometheus-operator puts a `namespace="<ns>"` matcher on each one's
+    routes (matcher strategy OnNamespace, the default) unless an Alertmanager names it as its global
+    configuration (spec.alertmanagerConfiguration) or uses the None strategy."""
+    global_configs, unscoped = set(), set()
+    for am in inv.objects("Alertmanager"):
+        spec = _d(am.get("spec"))
+        ns = am["metadata"].get("namespace")
+        name = _d(spec.get("alertmanagerConfiguration")).get("name")
+        if name:
+            global_configs.add((ns, str(name)))
+        if _d(spec.get("alertmanagerConfigMatcherStrategy")).get("type") == "None":
+            unscoped.add(ns)
     out = []
     for amc in inv.objects("AlertmanagerConfig"):
         spec = amc.get("spec") if isinstance(amc.get("spec"), dict) else {}
         configured = {str(r.get("name")) for r in _l(spec.get("receivers")) if isinstance(r, dict)
                       and any(k.endswith("Configs") and v for k, v in r.items())}
         route = spec.get("route")
-        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured))
+        ns, name = amc["metadata"].get("namespace"), amc["metadata"].get("name")
+        scoped = (ns, name) not in global_configs and not unscoped
+        scope = f'only alerts labelled namespace="{ns}" reach it (prometheus-operator\'s OnNamespace matcher)' \
+            if scoped else ""
+        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured, scope))
     return out
 
 
@@ -273,11 +290,13 @@ def alertmanager_route(ctx: CheckContext) -> Iterator[Finding]:
         if not live:
             yield ctx.fail(r.ref, f"no route leads to a receiver with an integration (root receiver {r.root!r} and "
                            "every other routed receiver notify nobody)", evidence=evidence)
-        elif r.root not in r.configured:
-            yield ctx.passed(r.ref, f"alerts reach {', '.join(live)}; note that the root receiver {r.root!r} drops "
-                             "whatever no child route matches", evidence=evidence)
         else:
-            yield ctx.passed(r.ref, f"the root route notifies {r.root!r}", evidence=evidence)
+            note = f"; {r.scope}" if r.scope else ""
+            if r.root not in r.configured:
+                yield ctx.passed(r.ref, f"alerts reach {', '.join(live)}; the root receiver {r.root!r} drops "
+                                 f"whatever no child route matches{note}", evidence=evidence)
+            else:
+                yield ctx.passed(r.ref, f"the root route notifies {r.root!r}{note}", evidence=evidence)
     if routings:
         return
     seen = _alertmanager_seen(ctx.inv)
