@@ -90,6 +90,7 @@ def test_threshold_is_configurable():
     assert [f.status for f in run_check("vulns.fixable", inv, inputs=inputs)] == [Status.PASS]
     [fail] = run_check("vulns.fixable", inv, {"vulns": {"severity_threshold": "medium"}}, inputs)
     assert fail.status is Status.FAIL and "4 MEDIUM fixable" in fail.message
+    assert fail.severity is Severity.MEDIUM
     assert fail.evidence["vulnerabilities"] == ["CVE-2019-1549", "CVE-2019-1551"]
     with pytest.raises(InputError, match="severity_threshold"):
         run_check("vulns.fixable", inv, {"vulns": {"severity_threshold": "urgent"}}, inputs)

@@ -28,6 +28,9 @@ from nis2kube.trivy import (
 
 MEASURES = ("art21.2.e", "ir2690.6.6", "ir2690.6.10")
 DEFAULT_THRESHOLD = "HIGH"
+# the finding is as severe as the worst fixable vulnerability in it (UNKNOWN ranks as MEDIUM)
+FINDING_SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM,
+                    "LOW": Severity.LOW, "UNKNOWN": Severity.MEDIUM}
 DEFAULT_MAX_AGE_DAYS = 7
 HOW_TO_SCAN = ("install Trivy Operator (VulnerabilityReports are then read from the cluster or a dump), or give "
                "`--trivy-report FILE` per image (`trivy image --format json -o FILE IMAGE`)")
@@ -117,7 +120,7 @@ def fixable(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.fail(
                     w, f"image {raw} has {summary} fixable vulnerabilit{'y' if len(worst) == 1 else 'ies'}: "
                        f"{listed}{more}",
-                    container=name, severity=Severity.CRITICAL if counts["CRITICAL"] else Severity.HIGH,
+                    container=name, severity=FINDING_SEVERITY[worst[0].severity],
                     evidence={"image": raw, "matched_by": how, "reports": [r.source for r in reports],
                               "vulnerabilities": sorted({v.id for v in worst})},
                 )
