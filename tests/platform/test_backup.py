@@ -142,3 +142,18 @@ status: {phase: Completed, completionTimestamp: "2026-10-02T03:04:05Z"}
     [custom] = run_check("backup.restore-tested", inventory_from_yaml(namespaces("mes")),
                          {"backup": {"restore_test_max_age_days": 1200}}, stale)
     assert custom.status is Status.PASS
+
+
+def test_factory_hall_example_tells_the_platform_story():
+    """The bundled example: Trivy Operator reports, no Velero, an Ingress host without TLS."""
+    from conftest import EXAMPLE
+    from nis2kube.inventory import from_paths
+
+    if not EXAMPLE.is_dir():
+        pytest.skip("examples/factory-hall not present")
+    inv = from_paths([str(EXAMPLE)])
+    backups = run_check("backup.namespaces", inv)
+    assert backups and {f.status for f in backups} == {Status.FAIL}
+    assert Status.FAIL in {f.status for f in run_check("crypto.ingress-tls", inv)}
+    vulns = run_check("vulns.fixable", inv, inputs={"as_of": AS_OF})
+    assert Status.FAIL in {f.status for f in vulns} and Status.NOT_ASSESSED in {f.status for f in vulns}
