@@ -287,3 +287,18 @@ def test_factory_hall_story():
     assert exclusion.status is Status.FAIL and "falco, scada" in exclusion.message
     non_root = statuses(run_check("admission.non-root-enforced", inv))
     assert non_root["Namespace/historian"] is Status.PASS and non_root["Namespace/scada"] is Status.FAIL
+
+
+def test_live_scan_without_permission_to_list_policies_is_not_assessed():
+    inv = inventory_from_yaml(NAMESPACES)
+    inv.unlisted[("kyverno.io", "ClusterPolicy")] = "forbidden: cannot list clusterpolicies.kyverno.io"
+    findings = run_check("admission.registry-enforced", inv)
+    assert findings and all(f.status is Status.NOT_ASSESSED and "could not list ClusterPolicy" in f.message
+                            for f in findings)
+    [f] = run_check("admission.controller-present", inv)
+    assert f.status is Status.NOT_ASSESSED
+    psa = inventory_from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: mes, labels: "
+                              "{pod-security.kubernetes.io/enforce: restricted}}\n")
+    psa.unlisted[("kyverno.io", "ClusterPolicy")] = "forbidden"
+    [f] = run_check("admission.non-root-enforced", psa)
+    assert f.status is Status.PASS  # what is seen to enforce still counts

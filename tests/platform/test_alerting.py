@@ -245,3 +245,13 @@ def test_hostile_field_types_never_crash_these_checks():
                             if "/inventory/" not in frame.filename:
                                 crashes.append((check_id, path, bad, f"{type(exc).__name__}: {exc}"))
     assert crashes == []
+
+
+def test_live_scan_without_permission_is_not_assessed():
+    inv = inventory_from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n")
+    inv.unlisted[("monitoring.coreos.com", "PrometheusRule")] = "forbidden"
+    [f] = run_check("alerting.api-denied-alert", inv)
+    assert f.status is Status.NOT_ASSESSED and "could not list PrometheusRule" in f.message
+    inv.unlisted[("monitoring.coreos.com", "AlertmanagerConfig")] = "forbidden"
+    [f] = run_check("alerting.alertmanager-route", inv)
+    assert f.status is Status.NOT_ASSESSED

@@ -287,3 +287,14 @@ def test_factory_hall_story():
     assert coverage.status is Status.FAIL and "edge-halle3-2" in coverage.evidence["blind_nodes"]
     [routing] = run_check("runtime.falco-alert-routing", inv)
     assert routing.status is Status.PASS and "webhook" in routing.message
+
+
+def test_live_scan_without_permission_is_not_assessed():
+    inv = inventory_from_yaml(node("n1"))
+    inv.unlisted[("apps", "DaemonSet")] = "forbidden"
+    [f] = run_check("runtime.falco-deployed", inv)
+    assert f.status is Status.NOT_ASSESSED and "could not list DaemonSet (forbidden)" in f.message
+    inv = inventory_from_yaml(falco())
+    inv.unlisted[("", "ConfigMap")] = "forbidden"
+    findings = run_check("runtime.falco-custom-rules", inv)
+    assert all(f.status is Status.NOT_ASSESSED for f in findings)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nis2kube.checks.registry import CheckContext, check
+from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, parse_selector
@@ -373,6 +374,16 @@ def enforcements(inv: Inventory) -> list[Enforcement]:
 
 
 # ---- the checks --------------------------------------------------------------------------------------------
+def _policy_kinds_unlisted(inv: Inventory) -> str | None:
+    """Live mode: policy kinds that could not be listed (a missing permission is not a missing policy)."""
+    kinds = [("ClusterPolicy", "kyverno.io"), ("Policy", "kyverno.io"), ("Namespace", ""),
+             ("ValidatingAdmissionPolicy", "admissionregistration.k8s.io"),
+             ("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io"),
+             ("ClusterImagePolicy", "policy.sigstore.dev"),
+             *((kind, group) for group, kind in inv.unlisted if group == "constraints.gatekeeper.sh")]
+    return unlisted(inv, *kinds)
+
+
 def _namespaces(ctx: CheckContext) -> list[str]:
     return [ns for ns in ctx.inv.namespaces() if not ctx.scan.is_system(ns)]
 
@@ -387,6 +398,7 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
         yield ctx.not_assessed(None, "the input has no application namespaces")
         return
     policies = [e for e in enforcements(ctx.inv) if control in e.controls]
+    hidden = _policy_kinds_unlisted(ctx.inv)
     for ns in namespaces:
         labels = ctx.inv.namespace_labels(ns)
         applied = [(e, e.action(ns, labels)) for e in policies]
@@ -406,6 +418,9 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
             e, a = applied[0]
             yield ctx.fail(_ns_subject(ctx, ns), f"nothing enforces that {what}: {e.label} ({e.engine}) only "
                            f"reports in {a} mode", evidence=evidence)
+        elif hidden:
+            yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy seen, but {hidden}",
+                                   evidence=evidence)
         else:
             baseline = labels.get(PSA_ENFORCE)
             extra = f" (pod-security.kubernetes.io/enforce={baseline} does not require non-root)" \
@@ -502,6 +517,9 @@ def _engines(ctx: CheckContext) -> dict[str, list[str]]:
 def controller_present(ctx: CheckContext) -> Iterator[Finding]:
     """Without any admission policy, every control this report checks can be undone by the next deploy."""
     found = _engines(ctx)
+    if not found and (reason := _policy_kinds_unlisted(ctx.inv)):
+        yield ctx.not_assessed(None, f"no admission policy seen, but {reason}")
+        return
     if not found:
         yield ctx.fail(None, "no admission policy of any engine found (no Kyverno policies, Gatekeeper "
                        "constraints, bound ValidatingAdmissionPolicies or Pod Security Admission enforce labels)")
@@ -568,8 +586,9 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
         else:
             yield ctx.passed(vap, f"fails closed (failurePolicy: {fp})")
     if not seen:
-        yield ctx.not_assessed(None, "no policy engine webhook, Kyverno policy or ValidatingAdmissionPolicy in the "
-                               "input (see admission.controller-present)")
+        reason = unlisted(ctx.inv, ("ValidatingWebhookConfiguration", "admissionregistration.k8s.io"))
+        yield ctx.not_assessed(None, reason or "no policy engine webhook, Kyverno policy or "
+                               "ValidatingAdmissionPolicy in the input (see admission.controller-present)")
 
 
 @check(

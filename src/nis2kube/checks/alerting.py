@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nis2kube.checks.registry import CheckContext, InputError, check
-from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE
+from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, unlisted
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
@@ -23,6 +23,7 @@ from nis2kube.inventory.workloads import workloads
 from nis2kube.inventory.yamlload import load_document
 
 ALERTING = ("art21.2.b", "ir2690.3.3")
+RULE_SOURCES = (("PrometheusRule", "monitoring.coreos.com"), ("ConfigMap", ""))
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
@@ -141,6 +142,9 @@ def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.passed(rule.ref, f"alert {rule.name} fires on {metric} with {label} "
                                  f"{'/'.join(values)}", evidence={"alert": rule.name, "expr": rule.expr})
                 return
+    if reason := unlisted(ctx.inv, *RULE_SOURCES):
+        yield ctx.not_assessed(None, f"no alert rule on denied API requests found, but {reason}")
+        return
     yield ctx.fail(None, "no alert rule selects denied or unauthenticated API requests "
                    f"(apiserver_request_total code 401/403; {len(rules)} alert rules read)")
 
@@ -177,6 +181,9 @@ def falco_critical_alert(ctx: CheckContext) -> Iterator[Finding]:
         if minimum not in _PRIORITIES or _PRIORITIES.index(minimum) >= _PRIORITIES.index("critical"):
             yield ctx.passed(ref, f"falcosidekick sends Falco events from priority {minimum} up to Alertmanager")
             return
+    if reason := unlisted(ctx.inv, *RULE_SOURCES, ("Deployment", "apps")):
+        yield ctx.not_assessed(None, f"no alert on critical Falco events found, but {reason}")
+        return
     yield ctx.fail(None, "no alert rule selects critical Falco events and falcosidekick does not push them to "
                    "Alertmanager")
 
@@ -300,7 +307,10 @@ def alertmanager_route(ctx: CheckContext) -> Iterator[Finding]:
     if routings:
         return
     seen = _alertmanager_seen(ctx.inv)
-    if seen:
+    reason = unlisted(ctx.inv, ("AlertmanagerConfig", "monitoring.coreos.com"))
+    if reason:
+        yield ctx.not_assessed(None, f"the Alertmanager routing cannot be judged: {reason}")
+    elif seen:
         yield ctx.not_assessed(None, f"{', '.join(seen)} found, but its routing is not in the input (it lives in a "
                                "Secret or a file, and Secret values are never read); give --alertmanager-config "
                                "alertmanager.yml or use AlertmanagerConfig resources")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from nis2kube import apiserver
 from nis2kube.auditpolicy import AuditPolicy, Level, PolicyError, Shape, load_policy_file, parse_policy
 from nis2kube.checks.registry import CheckContext, InputError, check
-from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, tolerates_control_plane
+from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, tolerates_control_plane, unlisted
 from nis2kube.evidence_file import evidence as evidence_file
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
@@ -192,6 +192,8 @@ def _policies_or_reason(ctx: CheckContext) -> Iterator[FoundPolicy | Finding]:
     if not found:
         paths = sorted({s.get("audit-policy-file") for s in apiserver.apiservers(ctx) if s.get("audit-policy-file")})
         hint = f" (the API server reads {', '.join(paths)})" if paths else ""
+        reason = unlisted(ctx.inv, ("ConfigMap", ""))
+        hint += f"; {reason}" if reason else ""
         yield ctx.not_assessed(None, f"the audit policy is not in the input{hint}; give --audit-policy FILE")
         return
     for item in found:
@@ -623,8 +625,9 @@ def audit_log_shipped(ctx: CheckContext) -> Iterator[Finding]:
         return
     found = collectors(ctx.inv)
     if not found:
-        if not ctx.inv.objects("DaemonSet"):
-            yield ctx.not_assessed(None, "the input has no DaemonSets, so no log collector can be seen")
+        reason = unlisted(ctx.inv, ("DaemonSet", "apps"))
+        if reason or not ctx.inv.objects("DaemonSet"):
+            yield ctx.not_assessed(None, reason or "the input has no DaemonSets, so no log collector can be seen")
         else:
             yield ctx.fail(None, "no log collector DaemonSet (Fluent Bit, Fluentd, Vector, Promtail, Alloy, "
                            "OpenTelemetry collector, Filebeat) found")

@@ -47,6 +47,12 @@ def _l(value: object) -> list:
     return value if isinstance(value, list) else []
 
 
+def unlisted(inv: Inventory, *kinds: tuple[str, str]) -> str | None:
+    """Live mode: which of these (kind, group) could not be listed; their absence is then no evidence."""
+    missing = [f"{kind} ({reason})" for kind, group in kinds if (reason := inv.unlisted_reason(kind, group))]
+    return "could not list " + "; ".join(missing) if missing else None
+
+
 # ---- scheduling semantics (shared with logging.audit-log-shipped) ---------------------------------------
 def tolerates(toleration: dict, taint: dict) -> bool:
     """k8s.io/api/core/v1 Toleration.ToleratesTaint."""
@@ -195,8 +201,9 @@ def falco_deployed(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.passed(sensor.workload, f"Falco ({sensor.container.get('image')}) runs as a DaemonSet",
                              container=sensor.container.get("name"))
         return
-    if not ctx.inv.objects("DaemonSet"):
-        yield ctx.not_assessed(None, "the input has no DaemonSets, so a runtime sensor cannot be seen")
+    reason = unlisted(ctx.inv, ("DaemonSet", "apps"))
+    if reason or not ctx.inv.objects("DaemonSet"):
+        yield ctx.not_assessed(None, reason or "the input has no DaemonSets, so a runtime sensor cannot be seen")
     else:
         yield ctx.fail(None, "no Falco DaemonSet found: nothing detects runtime attacks on the nodes")
 
@@ -366,9 +373,10 @@ def falco_alert_routing(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.fail(sensor.workload, f"{where} has no output configured: alerts are dropped")
             break
         else:
-            if enabled is None:
-                yield ctx.not_assessed(sensor.workload, "no falcosidekick, and Falco's own config (falco.yaml) is "
-                                       "not in the input: its http_output cannot be judged")
+            hidden = unlisted(ctx.inv, ("Deployment", "apps"), ("ConfigMap", ""))
+            if enabled is None or hidden:
+                yield ctx.not_assessed(sensor.workload, hidden or "no falcosidekick, and Falco's own config "
+                                       "(falco.yaml) is not in the input: its http_output cannot be judged")
             else:
                 yield ctx.fail(sensor.workload, "Falco alerts go nowhere but the pod's stdout: no falcosidekick "
                                "and no http_output receiver")
@@ -499,6 +507,8 @@ def falco_custom_rules(ctx: CheckContext) -> Iterator[Finding]:
         elif disabled:
             yield ctx.fail(disabled[0].ref, f"{topic}: Falco rule {disabled[0].name!r} would cover it but is "
                            "disabled (enabled: false)")
+        elif reason := unlisted(ctx.inv, ("ConfigMap", "")):
+            yield ctx.not_assessed(None, f"{topic}: {reason}")
         else:
             where = f"{len(rules)} Falco rules loaded from mounted ConfigMaps" if rules else \
                 "no Falco rules in any ConfigMap mounted into Falco"
