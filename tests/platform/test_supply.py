@@ -247,3 +247,14 @@ spec:
 """
     findings = run_check("supply.signature-policy", inventory_from_yaml(deployment("a", "nginx:1.27") + validate_only))
     assert [f.status for f in findings] == [Status.FAIL]
+
+
+def test_validation_failure_action_overrides_per_namespace():
+    overrides = "\n  validationFailureActionOverrides: [{action: Audit, namespaces: [lab-*]}]"
+    policy = verify_policy(['"registry.plant.example/*"']).replace(
+        "  validationFailureAction: Enforce", "  validationFailureAction: Enforce" + overrides)
+    docs = (deployment("a", "registry.plant.example/a:1", namespace="mes")
+            + deployment("b", "registry.plant.example/b:1", namespace="lab-3") + policy)
+    findings = run_check("supply.signature-policy", inventory_from_yaml(docs))
+    assert statuses(findings) == {"Deployment/mes/a[c0]": Status.PASS, "Deployment/lab-3/b[c0]": Status.FAIL}
+    assert "Audit mode" in findings[0].message or "Audit mode" in findings[1].message

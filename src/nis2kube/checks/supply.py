@@ -98,6 +98,14 @@ class VerifyRule:
     match: tuple[dict, ...]  # Kyverno resource filters (any-of); empty = everywhere
     exclude: tuple[dict, ...]
     sigstore: bool = False
+    # Kyverno validationFailureActionOverrides: (enforce?, namespace patterns) applied before the default
+    overrides: tuple[tuple[bool, tuple[str, ...]], ...] = ()
+
+    def enforced_in(self, namespace: str) -> bool:
+        for enforce, patterns in self.overrides:
+            if any(_glob(p).fullmatch(namespace) for p in patterns):
+                return enforce
+        return self.enforce
 
     def covers(self, inv: Inventory, namespace: str, candidates: tuple[str, ...]) -> bool:
         if self.namespace is not None and self.namespace != namespace:
@@ -160,6 +168,9 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
         for policy in inv.objects(kind, KYVERNO):
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
             default = str(spec.get("validationFailureAction") or "Audit").lower() == "enforce"
+            overrides = tuple(
+                (str(o.get("action", "")).lower() == "enforce", tuple(str(n) for n in o.get("namespaces") or []))
+                for o in spec.get("validationFailureActionOverrides") or [] if isinstance(o, dict))
             ns = policy["metadata"].get("namespace") if kind == "Policy" else None
             name = f"{kind}/{policy['metadata'].get('name', '')}"
             for rule in spec.get("rules") or []:
@@ -175,7 +186,8 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
                     enforce = default if action is None else str(action).lower() == "enforce"
                     out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
                                           tuple(str(p) for p in verify.get("skipImageReferences") or []),
-                                          enforce, ns, _filters(rule.get("match")), _filters(rule.get("exclude"))))
+                                          enforce, ns, _filters(rule.get("match")), _filters(rule.get("exclude")),
+                                          overrides=overrides if action is None else ()))
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         refs = spec.get("matchImageReferences") or []
@@ -234,7 +246,7 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
             image = canonical_image(raw)
             forms = candidates(image)
             covering = [r for r in rules if r.covers(ctx.inv, w.namespace, forms)]
-            enforced = [r.policy for r in covering if r.enforce]
+            enforced = [r.policy for r in covering if r.enforced_in(w.namespace)]
             evidence = {"image": raw, "registry": image.registry, "policies": [r.policy for r in covering]}
             if enforced:
                 yield ctx.passed(w, f"image {raw} must pass signature verification ({enforced[0]})",
