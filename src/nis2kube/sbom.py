@@ -31,6 +31,16 @@ _ATTRIBUTION = re.compile(r"^(RepoDigest|RepoTag|Reference):\s*(\S+)\s*$")
 _CDX_NS = re.compile(r"^\{http://cyclonedx\.org/schema/bom/(\d+\.\d+)\}bom$")
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 @dataclass(frozen=True)
 class Sbom:
     path: str
@@ -103,7 +113,7 @@ def _json_sbom(doc: object, path: str, subjects: tuple[ImageRef, ...] = (), dept
         return _json_sbom(statement, path, subjects, depth + 1)
     if "predicate" in doc and "subject" in doc and depth <= 1:  # in-toto statement
         names = []
-        for subject in doc.get("subject") or []:
+        for subject in _l(doc.get("subject")):
             if isinstance(subject, dict) and subject.get("name"):
                 digests = subject.get("digest") if isinstance(subject.get("digest"), dict) else {}
                 digest = digests.get("sha256")
@@ -123,7 +133,7 @@ def _json_sbom(doc: object, path: str, subjects: tuple[ImageRef, ...] = (), dept
 
 
 def _cyclonedx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
-    components = doc.get("components") or []
+    components = _l(doc.get("components"))
     if not isinstance(components, list):
         raise InputError(f"--sbom {path}: CycloneDX components must be a list")
     purls = []
@@ -140,7 +150,7 @@ def _cyclonedx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbo
             stack.extend(comp["components"])
     metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     subject = metadata.get("component") if isinstance(metadata.get("component"), dict) else {}
-    names = [str(p.get("value")) for p in subject.get("properties") or []
+    names = [str(p.get("value")) for p in _l(subject.get("properties"))
              if isinstance(p, dict) and p.get("name") in _IMAGE_PROPERTIES[:3] and p.get("value")]
     if isinstance(subject.get("purl"), str):
         names.extend(_oci_purl(subject["purl"]))
@@ -176,19 +186,19 @@ def _cyclonedx_xml(text: bytes, path: str) -> Sbom:
 
 
 def _spdx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
-    packages = doc.get("packages") or []
+    packages = _l(doc.get("packages"))
     if not isinstance(packages, list):
         raise InputError(f"--sbom {path}: SPDX packages must be a list")
     purls, names = [], []
     for pkg in packages:
         if not isinstance(pkg, dict):
             continue
-        for ref in pkg.get("externalRefs") or []:
+        for ref in _l(pkg.get("externalRefs")):
             if isinstance(ref, dict) and ref.get("referenceType") == "purl" and ref.get("referenceLocator"):
                 locator = str(ref["referenceLocator"])
                 purls.append(locator)
                 names.extend(_oci_purl(locator))
-        for text in pkg.get("attributionTexts") or []:
+        for text in _l(pkg.get("attributionTexts")):
             found = _ATTRIBUTION.match(str(text))
             if found:
                 names.append(found.group(2))
@@ -197,7 +207,7 @@ def _spdx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
 
 
 def _spdx3_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
-    graph = doc.get("@graph") or []
+    graph = _l(doc.get("@graph"))
     if not isinstance(graph, list):
         raise InputError(f"--sbom {path}: SPDX 3 @graph must be a list")
     packages = [e for e in graph if isinstance(e, dict) and str(e.get("type", "")).endswith("Package")]
@@ -214,9 +224,9 @@ def _syft_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
     names: list[str] = []
     if source.get("type") == "image" and isinstance(target, dict):
         user_input = str(target.get("userInput") or "")
-        for tag in target.get("tags") or []:
+        for tag in _l(target.get("tags")):
             names.append(str(tag))
-        for digest in target.get("repoDigests") or []:
+        for digest in _l(target.get("repoDigests")):
             names.append(str(digest))
         if user_input:
             names.append(user_input)

@@ -36,6 +36,16 @@ LABEL_NAMESPACE = "trivy-operator.resource.namespace"
 LABEL_CONTAINER = "trivy-operator.container.name"
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def canonical_image(ref: str) -> ImageRef:
     """parse_image plus Docker Hub's host aliases, so every spelling of one image gives one key."""
     image = parse_image(ref)
@@ -144,7 +154,7 @@ def parse_trivy_json(doc: object, path: str) -> list[ScanReport]:
     if doc.get("SchemaVersion") != 2:
         raise InputError(f"{where}: not a Trivy JSON report with SchemaVersion 2 (got "
                          f"{doc.get('SchemaVersion')!r}); produce it with `trivy image --format json`")
-    results = doc.get("Results") or []
+    results = _l(doc.get("Results"))
     if not isinstance(results, list):
         raise InputError(f"{where}: Results must be a list")
     metadata = doc.get("Metadata") if isinstance(doc.get("Metadata"), dict) else {}
@@ -167,7 +177,7 @@ def _k8s_report(doc: dict, where: str, path: str) -> list[ScanReport]:
             raise InputError(f"{where}: Resources[{i}] is not an object")
         metas = res.get("Metadata") if isinstance(res.get("Metadata"), list) else []
         images = tuple(img for meta in metas if isinstance(meta, dict) for img in _trivy_images({}, meta))
-        results = res.get("Results") or []
+        results = _l(res.get("Results"))
         if not images or not isinstance(results, list):
             continue  # misconfiguration-only resources carry no image
         workload = (str(res.get("Kind", "")), str(res.get("Namespace", "")), str(res.get("Name", "")), "")
@@ -201,7 +211,7 @@ def _trivy_vulns(results: list, where: str) -> Iterator[Vulnerability]:
     for i, result in enumerate(results):
         if not isinstance(result, dict):
             raise InputError(f"{where}: Results[{i}] is not an object")
-        vulns = result.get("Vulnerabilities") or []
+        vulns = _l(result.get("Vulnerabilities"))
         if not isinstance(vulns, list):
             raise InputError(f"{where}: Results[{i}].Vulnerabilities must be a list")
         for v in vulns:
@@ -226,12 +236,12 @@ def operator_report(inv: Inventory, obj: dict) -> ScanReport | None:
     if image is None:
         return None
     vulns = []
-    for v in report.get("vulnerabilities") or []:
+    for v in _l(report.get("vulnerabilities")):
         if isinstance(v, dict) and v.get("vulnerabilityID"):
             vulns.append(Vulnerability(str(v["vulnerabilityID"]), str(v.get("resource", "")),
                                        str(v.get("installedVersion", "")), str(v.get("fixedVersion") or "").strip(),
                                        _severity(v.get("severity"))))
-    meta = obj.get("metadata") or {}
+    meta = _d(obj.get("metadata"))
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     workload = None
     if labels.get(LABEL_KIND) and labels.get(LABEL_NAME):

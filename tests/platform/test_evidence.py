@@ -148,3 +148,372 @@ def test_a_bad_file_is_not_assessed_for_every_check_in_the_engine(tmp_path):
     result = run_checks(ScanContext(inventory_from_yaml(""), inputs={"evidence": path}), include=["evidence.*"])
     assert len(result.findings) == 4
     assert all(f.status is Status.NOT_ASSESSED and "penetration_test.date" in f.message for f in result.findings)
+
+
+# Realistic objects read by every part-B family, for the hostile-input test below.
+HOSTILE_BASE = """apiVersion: v1
+kind: Namespace
+metadata:
+  name: mes
+  labels:
+    nis2kube.io/data: personal
+    istio-injection: enabled
+  annotations:
+    linkerd.io/inject: disabled
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: mes
+spec:
+  replicas: 3
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  selector:
+    matchLabels:
+      app: api
+  template:
+    metadata:
+      labels:
+        app: api
+    spec:
+      containers:
+      - name: api
+        image: registry.plant.example/mes/api:7.3.2
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: 8080
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+  namespace: mes
+spec:
+  replicas: 2
+  updateStrategy:
+    type: RollingUpdate
+  selector:
+    matchLabels:
+      app: db
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes:
+      - ReadWriteOnce
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - name: db
+        image: nginx:1.16
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: api
+  namespace: mes
+spec:
+  minAvailable: 50%
+  selector:
+    matchLabels:
+      app: api
+    matchExpressions:
+    - key: app
+      operator: In
+      values:
+      - api
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: api
+  namespace: mes
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: api
+  minReplicas: 2
+  maxReplicas: 4
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+status:
+  nodeInfo:
+    kubeletVersion: v1.34.1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver-cp1
+  namespace: kube-system
+  labels:
+    component: kube-apiserver
+spec:
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.34.1
+    command:
+    - kube-apiserver
+    - --oidc-issuer-url=https://idp
+    - --authorization-mode=Node
+    - RBAC
+    - --etcd-servers=https://e:2379
+    - --tls-min-version=VersionTLS12
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: mes
+spec:
+  tls:
+  - hosts:
+    - mes.plant.example
+    secretName: t
+  rules:
+  - host: mes.plant.example
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: api
+            port:
+              number: 80
+  defaultBackend:
+    service:
+      name: api
+      port:
+        number: 80
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: mes
+spec:
+  mtls:
+    mode: STRICT
+  portLevelMtls:
+    '8080':
+      mode: PERMISSIVE
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: w
+  namespace: mes
+spec:
+  selector:
+    matchLabels:
+      app: api
+  mtls:
+    mode: DISABLE
+---
+apiVersion: aquasecurity.github.io/v1alpha1
+kind: VulnerabilityReport
+metadata:
+  name: replicaset-api-api
+  namespace: mes
+  labels:
+    trivy-operator.container.name: api
+    trivy-operator.resource.kind: ReplicaSet
+    trivy-operator.resource.name: api-6d4cf56db6
+    trivy-operator.resource.namespace: mes
+report:
+  artifact:
+    repository: mes/api
+    tag: 7.3.2
+    digest: sha256:abc
+  registry:
+    server: registry.plant.example
+  updateTimestamp: '2026-11-20T00:00:00Z'
+  vulnerabilities:
+  - vulnerabilityID: CVE-1
+    resource: openssl
+    installedVersion: '1'
+    fixedVersion: '2'
+    severity: HIGH
+---
+apiVersion: aquasecurity.github.io/v1alpha1
+kind: SbomReport
+metadata:
+  name: replicaset-api-api
+  namespace: mes
+  labels:
+    trivy-operator.container.name: api
+    trivy-operator.resource.kind: ReplicaSet
+    trivy-operator.resource.name: api-6d4cf56db6
+    trivy-operator.resource.namespace: mes
+report:
+  artifact:
+    repository: mes/api
+    tag: 7.3.2
+  registry:
+    server: registry.plant.example
+  components:
+    bomFormat: CycloneDX
+    components:
+    - name: openssl
+      version: '1'
+---
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: verify
+spec:
+  validationFailureAction: Enforce
+  validationFailureActionOverrides:
+  - action: Audit
+    namespaces:
+    - lab
+  rules:
+  - name: r
+    match:
+      any:
+      - resources:
+          kinds:
+          - Pod
+          namespaces:
+          - mes
+          namespaceSelector:
+            matchLabels:
+              a: b
+    exclude:
+      all:
+      - resources:
+          namespaces:
+          - x
+    verifyImages:
+    - imageReferences:
+      - registry.plant.example/*
+      skipImageReferences:
+      - x
+      failureAction: Enforce
+      image: y
+---
+apiVersion: policies.kyverno.io/v1alpha1
+kind: ImageValidatingPolicy
+metadata:
+  name: ivp
+spec:
+  matchImageReferences:
+  - glob: registry.plant.example/*
+  validationActions:
+  - Deny
+---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: cip
+spec:
+  mode: enforce
+  images:
+  - glob: registry.plant.example/**
+---
+apiVersion: velero.io/v1
+kind: Schedule
+metadata:
+  name: daily
+  namespace: velero
+spec:
+  schedule: 0 2 * * *
+  paused: false
+  template:
+    includedNamespaces:
+    - '*'
+    excludedNamespaces:
+    - lab
+    ttl: 720h0m0s
+---
+apiVersion: velero.io/v1
+kind: Restore
+metadata:
+  name: drill
+  namespace: velero
+status:
+  phase: Completed
+  completionTimestamp: '2026-10-02T03:04:05Z'
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: admins
+  labels:
+    team: platform
+subjects:
+- kind: User
+  name: alice
+  apiGroup: rbac.authorization.k8s.io
+- kind: Group
+  name: system:masters
+roleRef:
+  kind: ClusterRole
+  name: cluster-admin
+  apiGroup: rbac.authorization.k8s.io
+"""
+
+
+def test_hostile_field_types_never_crash_part_b_checks():
+    """Every field of realistic inputs, replaced one at a time by a value of the wrong type: a check may say
+    less, but must never raise. Failures inside shared code (inventory, apiserver flag reader) are that
+    code's business and are left out here."""
+    import copy
+    import traceback
+
+    import yaml
+
+    from nis2kube.checks.registry import all_checks
+    from nis2kube.inventory import Inventory
+
+    families = ("vulns", "supply", "resilience", "crypto", "identity", "backup", "evidence")
+    ids = [c for c in all_checks() if c.split(".")[0] in families]
+    skip = {("apiVersion",), ("kind",), ("metadata",), ("metadata", "name"), ("metadata", "namespace")}
+
+    def paths(node, prefix=()):
+        if prefix:
+            yield prefix
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in children:
+            yield from paths(child, (*prefix, key))
+
+    docs = [d for d in yaml.safe_load_all(HOSTILE_BASE) if d]
+    crashes, runs = [], 0
+    for index, doc in enumerate(docs):
+        for path in paths(doc):
+            if path[:2] in skip or path[:1] in skip:
+                continue
+            for bad in ("x", 7):
+                mutated = copy.deepcopy(docs)
+                node = mutated[index]
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = bad
+                inv = Inventory()
+                for obj in mutated:
+                    inv.add(obj)
+                for check_id in ids:
+                    runs += 1
+                    try:
+                        run_check(check_id, inv, inputs={"as_of": AS_OF})
+                    except InputError:
+                        pass
+                    except Exception as exc:
+                        frame = traceback.extract_tb(exc.__traceback__)[-1]
+                        if "/inventory/" not in frame.filename and not frame.filename.endswith("apiserver.py"):
+                            crashes.append((check_id, path, bad, f"{type(exc).__name__}: {exc}"))
+    assert runs > 5000
+    assert crashes == []

@@ -27,6 +27,16 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def go_duration(text: object) -> dt.timedelta | None:
     """Go's time.ParseDuration for the forms Velero writes (`720h0m0s`, `168h`, `1h30m`); None if invalid."""
     value = str(text or "").strip()
@@ -62,13 +72,13 @@ def schedules(ctx: CheckContext) -> list[Schedule]:
     def build() -> list[Schedule]:
         out = []
         for obj in ctx.inv.objects("Schedule", VELERO):
-            spec = obj.get("spec") or {}
-            template = spec.get("template") or {}
+            spec = _d(obj.get("spec"))
+            template = _d(spec.get("template"))
             ttl = go_duration(template.get("ttl")) if template.get("ttl") else VELERO_DEFAULT_TTL
             out.append(Schedule(
                 f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name', '')}",
-                tuple(str(n) for n in template.get("includedNamespaces") or []),
-                tuple(str(n) for n in template.get("excludedNamespaces") or []),
+                tuple(str(n) for n in _l(template.get("includedNamespaces"))),
+                tuple(str(n) for n in _l(template.get("excludedNamespaces"))),
                 ttl if ttl is not None else dt.timedelta(0),
                 bool(spec.get("paused")),
                 str(spec.get("schedule") or ""),
@@ -146,9 +156,9 @@ def _volume_claims(ctx: CheckContext, namespace: str) -> int:
     if count:
         return count
     for sts in ctx.inv.in_namespace("StatefulSet", namespace):
-        spec = sts.get("spec") or {}
+        spec = _d(sts.get("spec"))
         replicas = spec.get("replicas", 1) if isinstance(spec.get("replicas", 1), int) else 1
-        count += len(spec.get("volumeClaimTemplates") or []) * max(replicas, 1)
+        count += len(_l(spec.get("volumeClaimTemplates"))) * max(replicas, 1)
     return count
 
 
@@ -206,7 +216,7 @@ def restore_tested(ctx: CheckContext) -> Iterator[Finding]:
     on = today(ctx)
     dates: list[tuple[dt.date, str]] = []
     for restore in ctx.inv.objects("Restore", VELERO):
-        status = restore.get("status") or {}
+        status = _d(restore.get("status"))
         stamp = str(status.get("completionTimestamp") or "")
         if status.get("phase") == "Completed" and len(stamp) >= 10:
             try:
@@ -214,7 +224,7 @@ def restore_tested(ctx: CheckContext) -> Iterator[Finding]:
             except ValueError:
                 continue
     data = evidence(ctx)
-    attested = ((data or {}).get("etcd_backup") or {}).get("last_restore_test")
+    attested = _d((data or {}).get("etcd_backup")).get("last_restore_test")
     if attested is not None:
         dates.append((attested, "attested etcd_backup.last_restore_test"))
     if not dates:

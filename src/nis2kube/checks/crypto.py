@@ -31,6 +31,16 @@ SECRET_RESOURCES = ("secrets", "*.", "*.*")  # entries of an EncryptionConfigura
 # ---- Ingress TLS --------------------------------------------------------------------------------------
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def tls_covers(tls_host: str, host: str) -> bool:
     """Ingress host matching: exact, or `*.example.com` covering exactly one more label (`a.example.com`)."""
     if tls_host == host:
@@ -53,11 +63,11 @@ def ingress_tls(ctx: CheckContext) -> Iterator[Finding]:
     """A rule host counts as TLS-served when a spec.tls entry lists it (wildcards cover one label); a rule
     without host needs a tls entry without hosts (the controller's default certificate)."""
     for ing in ctx.inv.objects("Ingress"):
-        spec = ing.get("spec") or {}
-        tls = [t for t in spec.get("tls") or [] if isinstance(t, dict)]
-        tls_hosts = [str(h) for t in tls for h in t.get("hosts") or []]
+        spec = _d(ing.get("spec"))
+        tls = [t for t in _l(spec.get("tls")) if isinstance(t, dict)]
+        tls_hosts = [str(h) for t in tls for h in _l(t.get("hosts"))]
         default_cert = any(not t.get("hosts") for t in tls)
-        hosts = [str(r.get("host") or "") for r in spec.get("rules") or [] if isinstance(r, dict)]
+        hosts = [str(r.get("host") or "") for r in _l(spec.get("rules")) if isinstance(r, dict)]
         if not hosts and spec.get("defaultBackend"):
             hosts = [""]
         plain = [h or "(any host)" for h in hosts
@@ -91,9 +101,9 @@ def _istio_mode(ctx: CheckContext, namespace: str, root: str) -> tuple[str, str,
 
     def wide(ns: str) -> tuple[str, str] | None:
         for pa in ctx.inv.in_namespace("PeerAuthentication", ns, ISTIO):
-            spec = pa.get("spec") or {}
+            spec = _d(pa.get("spec"))
             if not spec.get("selector"):
-                mode = str((spec.get("mtls") or {}).get("mode") or "UNSET").upper()
+                mode = str(_d(spec.get("mtls")).get("mode") or "UNSET").upper()
                 if mode != "UNSET":
                     return mode, f"PeerAuthentication {ns}/{pa['metadata'].get('name', '')}"
         return None
@@ -101,9 +111,9 @@ def _istio_mode(ctx: CheckContext, namespace: str, root: str) -> tuple[str, str,
     found = wide(namespace) or wide(root) or ("PERMISSIVE", NO_POLICY)
     weaker = []
     for pa in ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO):
-        spec = pa.get("spec") or {}
-        modes = [str((spec.get("mtls") or {}).get("mode") or "UNSET").upper()] if spec.get("selector") else []
-        modes += [str((p or {}).get("mode") or "UNSET").upper() for p in (spec.get("portLevelMtls") or {}).values()
+        spec = _d(pa.get("spec"))
+        modes = [str(_d(spec.get("mtls")).get("mode") or "UNSET").upper()] if spec.get("selector") else []
+        modes += [str(_d(p).get("mode") or "UNSET").upper() for p in _d(spec.get("portLevelMtls")).values()
                   if isinstance(p, dict)]
         if any(m in ("DISABLE", "PERMISSIVE") for m in modes):
             weaker.append(str(pa["metadata"].get("name", "")))
@@ -136,7 +146,7 @@ def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
     for ns in namespaces:
         name = str(ns["metadata"].get("name", ""))
         labels = labels_of(ns)
-        annotations = (ns.get("metadata") or {}).get("annotations") or {}
+        annotations = _d(_d(ns.get("metadata")).get("annotations"))
         kind = labels.get(label)
         if annotations.get("linkerd.io/inject") == "enabled":
             policy = annotations.get("config.linkerd.io/default-inbound-policy", "the cluster default")

@@ -21,6 +21,16 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 CERT_ONLY_GROUPS = ("system:masters",)
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def _servers_or_na(ctx: CheckContext) -> tuple[list[ApiServer], Finding | None]:
     servers = apiservers(ctx)
     return servers, (None if servers else ctx.not_assessed(None, MISSING_EVIDENCE))
@@ -153,9 +163,9 @@ def oidc_prefixes(server: ApiServer) -> tuple[str | None, str | None]:
 def _admin_bindings(ctx: CheckContext) -> Iterator[dict]:
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         for binding in ctx.inv.objects(kind, RBAC_GROUP):
-            ref = binding.get("roleRef") or {}
+            ref = _d(binding.get("roleRef"))
             if ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
-                labels = (binding.get("metadata") or {}).get("labels") or {}
+                labels = _d(_d(binding.get("metadata")).get("labels"))
                 if labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
                     continue  # the built-in system:masters binding every cluster has
                 yield binding
@@ -178,7 +188,7 @@ def cert_admin(ctx: CheckContext) -> Iterator[Finding]:
                   for s in servers)
     prefixes = [oidc_prefixes(s) for s in servers]
     for binding in _admin_bindings(ctx):
-        for subject in binding.get("subjects") or []:
+        for subject in _l(binding.get("subjects")):
             if not isinstance(subject, dict) or subject.get("kind") not in ("User", "Group"):
                 continue
             kind, name = str(subject["kind"]), str(subject.get("name", ""))

@@ -34,6 +34,16 @@ EOL_WARNING_DAYS = 60
 # ---- shared helpers -----------------------------------------------------------------------------------
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def production_namespaces(ctx: CheckContext) -> set[str]:
     """resilience.production_namespaces (names or globs), or resilience.production_label (`key` or
     `key=value`); without either, every non-system namespace is treated as production."""
@@ -87,7 +97,7 @@ def replicas(w: Workload) -> int:
     """spec.replicas with the API default of 1 (a bare Pod is one replica)."""
     if w.kind not in SCALED_KINDS:
         return 1
-    value = (w.obj.get("spec") or {}).get("replicas", 1)
+    value = _d(w.obj.get("spec")).get("replicas", 1)
     return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
@@ -97,8 +107,8 @@ def _hpa_min(ctx: CheckContext) -> dict[tuple[str, str, str], int]:
     def build() -> dict[tuple[str, str, str], int]:
         out = {}
         for hpa in ctx.inv.objects("HorizontalPodAutoscaler", "autoscaling"):
-            spec = hpa.get("spec") or {}
-            target = spec.get("scaleTargetRef") or {}
+            spec = _d(hpa.get("spec"))
+            target = _d(spec.get("scaleTargetRef"))
             if isinstance(target, dict) and target.get("kind") and target.get("name"):
                 minimum = spec.get("minReplicas", 1)
                 key = (hpa["metadata"].get("namespace") or "", str(target["kind"]), str(target["name"]))
@@ -130,14 +140,14 @@ def rollout_budget(deployment: dict) -> tuple[str, int, int, int]:
 
     Defaults are 25%/25%; maxSurge rounds up and maxUnavailable down; when both resolve to 0 the
     controller uses maxUnavailable 1 (deployment util ResolveFenceposts)."""
-    spec = deployment.get("spec") or {}
+    spec = _d(deployment.get("spec"))
     count = spec.get("replicas", 1)
     count = count if isinstance(count, int) and not isinstance(count, bool) else 1
-    strategy = spec.get("strategy") or {}
+    strategy = _d(spec.get("strategy"))
     kind = str(strategy.get("type") or "RollingUpdate")
     if kind != "RollingUpdate":
         return kind, count, count, 0
-    rolling = strategy.get("rollingUpdate") or {}
+    rolling = _d(strategy.get("rollingUpdate"))
     surge = scaled(rolling.get("maxSurge", "25%"), count, round_up=True)
     unavailable = scaled(rolling.get("maxUnavailable", "25%"), count, round_up=False)
     surge = 0 if surge is None else surge
@@ -160,7 +170,7 @@ def rolling_update(ctx: CheckContext) -> Iterator[Finding]:
     note = _scope_note(ctx)
     for w in _production(ctx, ("Deployment", "StatefulSet")):
         if w.kind == "StatefulSet":
-            strategy = ((w.obj.get("spec") or {}).get("updateStrategy") or {}).get("type") or "RollingUpdate"
+            strategy = _d(_d(w.obj.get("spec")).get("updateStrategy")).get("type") or "RollingUpdate"
             if strategy == "OnDelete":
                 yield ctx.fail(w, "updateStrategy OnDelete: new images (patches) only run once someone deletes "
                                   f"each pod by hand{note}", evidence={"updateStrategy": strategy})
@@ -215,7 +225,7 @@ def readiness_probe(ctx: CheckContext) -> Iterator[Finding]:
     """Without a readiness probe a new pod counts as available the moment it starts; a broken patch then
     replaces working pods with failing ones."""
     for w in _production(ctx, LONG_RUNNING):
-        missing = [str(c.get("name", "")) for c in w.pod_spec.get("containers") or []
+        missing = [str(c.get("name", "")) for c in _l(w.pod_spec.get("containers"))
                    if isinstance(c, dict) and not c.get("readinessProbe")]
         for name in missing:
             yield ctx.fail(w, f"container {name} has no readinessProbe", container=name)
@@ -237,7 +247,7 @@ def _pdbs(ctx: CheckContext, namespace: str) -> list[_Pdb]:
     out = []
     for pdb in ctx.inv.in_namespace("PodDisruptionBudget", namespace, "policy"):
         try:
-            selector = parse_selector((pdb.get("spec") or {}).get("selector"))
+            selector = parse_selector(_d(pdb.get("spec")).get("selector"))
         except InvalidSelector:
             continue
         out.append(_Pdb(pdb, str(pdb["metadata"].get("name", "")), selector))
@@ -246,7 +256,7 @@ def _pdbs(ctx: CheckContext, namespace: str) -> list[_Pdb]:
 
 def pdb_blocks_all(pdb: dict, expected: int) -> str | None:
     """Why this PDB would refuse every voluntary eviction of `expected` pods, or None."""
-    spec = pdb.get("spec") or {}
+    spec = _d(pdb.get("spec"))
     if "maxUnavailable" in spec:
         value = scaled(spec["maxUnavailable"], expected, round_up=True)
         if value == 0:
@@ -335,11 +345,11 @@ def apiserver_version(ctx: CheckContext) -> tuple[str, tuple[int, int]] | None:
     if ctx.inv.source.server_version and (parsed := parse_version(ctx.inv.source.server_version)):
         return ctx.inv.source.server_version, parsed
     for pod in ctx.inv.in_namespace("Pod", "kube-system"):
-        labels = (pod.get("metadata") or {}).get("labels") or {}
+        labels = _d(_d(pod.get("metadata")).get("labels"))
         if labels.get("component") != "kube-apiserver":
             continue
-        for container in (pod.get("spec") or {}).get("containers") or []:
-            image = str(container.get("image", ""))
+        for container in _l(_d(pod.get("spec")).get("containers")):
+            image = str(_d(container).get("image", ""))
             if "kube-apiserver" in image and ":" in image.rsplit("/", 1)[-1]:
                 tag = image.rsplit(":", 1)[-1]
                 if parsed := parse_version(tag):
@@ -390,7 +400,7 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
         status, message = _judge(table, api[0], api[1], on)
         yield _verdict(ctx, status, None, f"API server: {message}", {"version": api[0]})
     for node in nodes:
-        version = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+        version = _d(_d(node.get("status")).get("nodeInfo")).get("kubeletVersion")
         minor = parse_version(version)
         if minor is None:
             yield ctx.not_assessed(node, "the Node reports no status.nodeInfo.kubeletVersion")

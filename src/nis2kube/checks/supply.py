@@ -30,6 +30,16 @@ SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 POD_KINDS = frozenset({"Pod", "*", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"})
 
 
+def _d(value: object) -> dict:
+    """Hostile input: a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+
 def _containers(w: Workload) -> Iterator[tuple[str, str]]:
     for _, container in w.containers():
         image = str(container.get("image", "")).strip()
@@ -137,10 +147,10 @@ def _filter_matches(block: dict, namespace: str, labels: dict[str, str], *, excl
     if excluding and (set(block) - {"resources"} or set(resources) - {"namespaces", "namespaceSelector", "kinds"}):
         return False
     # Pod rules are extended to controllers by autogen; a rule on controllers still covers their pods
-    kinds = {str(k).split("/")[-1] for k in resources.get("kinds") or []}
+    kinds = {str(k).split("/")[-1] for k in _l(resources.get("kinds"))}
     if kinds and not kinds & POD_KINDS:
         return False
-    namespaces = resources.get("namespaces") or []
+    namespaces = _l(resources.get("namespaces"))
     if namespaces and not any(_glob(str(n)).fullmatch(namespace) for n in namespaces):
         return False
     selector = resources.get("namespaceSelector")
@@ -169,35 +179,35 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
             default = str(spec.get("validationFailureAction") or "Audit").lower() == "enforce"
             overrides = tuple(
-                (str(o.get("action", "")).lower() == "enforce", tuple(str(n) for n in o.get("namespaces") or []))
-                for o in spec.get("validationFailureActionOverrides") or [] if isinstance(o, dict))
+                (str(o.get("action", "")).lower() == "enforce", tuple(str(n) for n in _l(o.get("namespaces"))))
+                for o in _l(spec.get("validationFailureActionOverrides")) if isinstance(o, dict))
             ns = policy["metadata"].get("namespace") if kind == "Policy" else None
             name = f"{kind}/{policy['metadata'].get('name', '')}"
-            for rule in spec.get("rules") or []:
+            for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
-                for verify in rule.get("verifyImages") or []:
+                for verify in _l(rule.get("verifyImages")):
                     if not isinstance(verify, dict):
                         continue
-                    patterns = [str(p) for p in verify.get("imageReferences") or []]
+                    patterns = [str(p) for p in _l(verify.get("imageReferences"))]
                     if verify.get("image"):
                         patterns.append(str(verify["image"]))
                     action = verify.get("failureAction")
                     enforce = default if action is None else str(action).lower() == "enforce"
                     out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
-                                          tuple(str(p) for p in verify.get("skipImageReferences") or []),
+                                          tuple(str(p) for p in _l(verify.get("skipImageReferences"))),
                                           enforce, ns, _filters(rule.get("match")), _filters(rule.get("exclude")),
                                           overrides=overrides if action is None else ()))
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
-        refs = spec.get("matchImageReferences") or []
+        refs = _l(spec.get("matchImageReferences"))
         globs = [str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")]
-        actions = [str(a) for a in spec.get("validationActions") or []]
+        actions = [str(a) for a in _l(spec.get("validationActions"))]
         out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
                               "Deny" in actions, None, (), ()))
     for policy in inv.objects("ClusterImagePolicy", SIGSTORE):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
-        globs = [str(i["glob"]) for i in spec.get("images") or [] if isinstance(i, dict) and i.get("glob")]
+        globs = [str(i["glob"]) for i in _l(spec.get("images")) if isinstance(i, dict) and i.get("glob")]
         out.append(VerifyRule(f"ClusterImagePolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
                               str(spec.get("mode") or "enforce") == "enforce", None, (), (), sigstore=True))
     return out
