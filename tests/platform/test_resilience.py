@@ -236,3 +236,22 @@ def test_eol_warning_inside_sixty_days():
     findings = run_check("resilience.k8s-version", inventory_from_yaml(node("node-a", "v1.35.0")),
                          inputs={"as_of": dt.date(2027, 1, 15)})
     assert findings[0].status is Status.PASS and "support ends in 44 days" in findings[0].message
+
+
+def test_kinds_that_could_not_be_listed_make_absence_no_evidence():
+    """Live scan without permission to list a kind: the checks that rely on its absence say so."""
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: mes, labels: {nis2kube.io/data: plant}}\n"
+    inv = inventory_from_yaml(deploy("api", replicas=3) + APISERVER % "v1.35.0" + namespace)
+    denied = {("policy", "PodDisruptionBudget"): "pdb", ("", "Node"): "node",
+              ("kyverno.io", "ClusterPolicy"): "kyverno", ("security.istio.io", "PeerAuthentication"): "istio",
+              ("rbac.authorization.k8s.io", "ClusterRoleBinding"): "crb", ("velero.io", "Restore"): "restore",
+              ("networking.k8s.io", "Ingress"): "ingress"}
+    inv.unlisted.update({key: f"forbidden ({tag})" for key, tag in denied.items()})
+    inv.served_kinds = set()
+    for check_id, tag in [("resilience.pdb", "pdb"), ("supply.signature-policy", "kyverno"),
+                          ("crypto.mtls-sensitive", "istio"), ("identity.cert-admin", "crb"),
+                          ("backup.restore-tested", "restore"), ("crypto.ingress-tls", "ingress")]:
+        [finding] = run_check(check_id, inv)
+        assert finding.status is Status.NOT_ASSESSED and f"forbidden ({tag})" in finding.message, check_id
+    versions = run_check("resilience.k8s-version", inv, inputs={"as_of": AS_OF})
+    assert [f.status for f in versions] == [Status.NOT_ASSESSED, Status.PASS]

@@ -157,6 +157,16 @@ def rollout_budget(deployment: dict) -> tuple[str, int, int, int]:
     return kind, count, unavailable, surge
 
 
+def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
+    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
+    for kind, group in kinds:
+        reason = ctx.inv.unlisted_reason(kind, group)
+        if reason:
+            return f"{kind} objects could not be listed ({reason})"
+    return None
+
+
+
 @check(
     id="resilience.rolling-update",
     title="Production workloads roll out updates without taking capacity down",
@@ -204,6 +214,10 @@ def rolling_update(ctx: CheckContext) -> Iterator[Finding]:
 )
 def replica_count(ctx: CheckContext) -> Iterator[Finding]:
     """One replica means every node drain, eviction or patch rollout is a short outage."""
+    reason = unlisted(ctx, ("HorizontalPodAutoscaler", "autoscaling"))
+    if reason:
+        yield ctx.not_assessed(None, reason)
+        return
     note = _scope_note(ctx)
     for w in _production(ctx, ("Deployment", "StatefulSet")):
         count, source = effective_replicas(ctx, w)
@@ -280,6 +294,10 @@ def pdb_blocks_all(pdb: dict, expected: int) -> str | None:
 def pdb(ctx: CheckContext) -> Iterator[Finding]:
     """No PDB: a node drain may evict every replica at once. A PDB allowing no disruption blocks drains and
     with them node patching. Pods selected by two PDBs cannot be evicted at all (the eviction API refuses)."""
+    reason = unlisted(ctx, ("PodDisruptionBudget", "policy"), ("HorizontalPodAutoscaler", "autoscaling"))
+    if reason:
+        yield ctx.not_assessed(None, reason)
+        return
     note = _scope_note(ctx)
     for w in _production(ctx, SCALED_KINDS):
         count, source = effective_replicas(ctx, w)
@@ -392,9 +410,13 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
     on = today(ctx)
     api = apiserver_version(ctx)
     nodes = ctx.inv.objects("Node")
+    reason = unlisted(ctx, ("Node", ""))
+    if reason:
+        yield ctx.not_assessed(None, f"kubelet versions unknown: {reason}")
     if api is None and not nodes:
-        yield ctx.not_assessed(None, "no Kubernetes version in the input (no Nodes, no kube-apiserver Pod, not a "
-                                     "live scan)")
+        if not reason:
+            yield ctx.not_assessed(None, "no Kubernetes version in the input (no Nodes, no kube-apiserver Pod, not "
+                                         "a live scan)")
         return
     if api is not None:
         status, message = _judge(table, api[0], api[1], on)

@@ -27,6 +27,8 @@ KYVERNO = "kyverno.io"
 KYVERNO_POLICIES = "policies.kyverno.io"
 SIGSTORE = "policy.sigstore.dev"
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
+POLICY_KINDS = (("ClusterPolicy", KYVERNO), ("Policy", KYVERNO), ("ImageValidatingPolicy", KYVERNO_POLICIES),
+                ("ClusterImagePolicy", SIGSTORE))
 POD_KINDS = frozenset({"Pod", "*", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"})
 
 
@@ -48,6 +50,16 @@ def _containers(w: Workload) -> Iterator[tuple[str, str]]:
 
 
 # ---- SBOM coverage ------------------------------------------------------------------------------------
+
+
+def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
+    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
+    for kind, group in kinds:
+        reason = ctx.inv.unlisted_reason(kind, group)
+        if reason:
+            return f"{kind} objects could not be listed ({reason})"
+    return None
+
 
 
 @check(
@@ -215,9 +227,7 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
 
 def _engine_present(inv: Inventory) -> bool:
     """Some admission policy engine is visible, so the absence of verification rules is evidence."""
-    kinds = (("ClusterPolicy", KYVERNO), ("Policy", KYVERNO), ("ImageValidatingPolicy", KYVERNO_POLICIES),
-             ("ClusterImagePolicy", SIGSTORE))
-    if any(inv.objects(kind, group) for kind, group in kinds):
+    if any(inv.objects(kind, group) for kind, group in POLICY_KINDS):
         return True
     return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
 
@@ -246,6 +256,10 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
     """Per container: an Enforce verifyImages rule (or equivalent) must match its image in its namespace.
 
     An Audit-mode rule only logs an unsigned image; it is reported as not covering."""
+    reason = unlisted(ctx, *POLICY_KINDS)
+    if reason:
+        yield ctx.not_assessed(None, reason)
+        return
     rules = ctx.inv.cached("supply:verify-rules", lambda: _kyverno_rules(ctx.inv))
     if not rules and not _engine_present(ctx.inv):
         yield ctx.not_assessed(None, "no admission policies in the input (Kyverno ClusterPolicy/Policy, "
