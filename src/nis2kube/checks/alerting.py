@@ -153,7 +153,8 @@ def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
     """falcosidekick workloads that push Falco events to Alertmanager themselves, with their minimum priority."""
     for w in workloads(inv):
         for _, c in w.containers():
-            if parse_image(str(c.get("image") or "")).repository.rsplit("/", 1)[-1] != "falcosidekick":
+            image = str(c.get("image") or "")
+            if "falcosidekick" not in image or parse_image(image).repository.rsplit("/", 1)[-1] != "falcosidekick":
                 continue
             env = {str(e.get("name")): e for e in _l(c.get("env")) if isinstance(e, dict)}
             target = env.get("ALERTMANAGER_HOSTPORT")
@@ -269,7 +270,8 @@ def _alertmanager_seen(inv: Inventory) -> list[str]:
     seen = [f"Alertmanager {a['metadata'].get('namespace')}/{a['metadata'].get('name')}"
             for a in inv.objects("Alertmanager")]
     seen += [w.ref.display for w in workloads(inv) if any(
-        parse_image(str(c.get("image") or "")).repository.rsplit("/", 1)[-1] == "alertmanager"
+        "alertmanager" in str(c.get("image") or "")
+        and parse_image(str(c.get("image") or "")).repository.rsplit("/", 1)[-1] == "alertmanager"
         for _, c in w.containers())]
     return seen
 

@@ -159,8 +159,10 @@ def tolerates_control_plane(inv: Inventory, w: Workload) -> tuple[bool, str]:
 
 
 # ---- Falco -------------------------------------------------------------------------------------------------
-def _repo_name(image: object) -> str:
-    return parse_image(str(image or "")).repository.rsplit("/", 1)[-1]
+def _repo_name(image: object, wanted: str) -> bool:
+    """Is the image's repository named `wanted` (cheap substring test first: this runs per container)?"""
+    text = str(image or "")
+    return wanted in text and parse_image(text).repository.rsplit("/", 1)[-1] == wanted
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def falco_daemonsets(inv: Inventory) -> list[Sensor]:
             if w.kind != "DaemonSet":
                 continue
             for _, container in w.containers():
-                if _repo_name(container.get("image")) == "falco":
+                if _repo_name(container.get("image"), "falco"):
                     out.append(Sensor(w, container))
                     break
         return out
@@ -345,7 +347,7 @@ def falco_alert_routing(ctx: CheckContext) -> Iterator[Finding]:
     if not sensors:
         yield ctx.not_assessed(None, "no Falco DaemonSet (see runtime.falco-deployed)")
         return
-    sidekicks = [w for w in workloads(ctx.inv) if any(_repo_name(c.get("image")) == "falcosidekick"
+    sidekicks = [w for w in workloads(ctx.inv) if any(_repo_name(c.get("image"), "falcosidekick")
                                                        for _, c in w.containers())]
     for sensor in sensors:
         enabled, url = _falco_http_output(ctx, sensor)
