@@ -293,6 +293,8 @@ def parse_policy(doc: object, source: str) -> AuditPolicy:
     if not isinstance(raw_rules, list):
         raise PolicyError(f"{source}: rules must be a list")
     rules = [_parse_rule(raw, i, omit, source) for i, raw in enumerate(raw_rules, start=1)]
+    if not rules:
+        raise PolicyError(f"{source}: the policy has no rules (kube-apiserver refuses to start with it)")
     return AuditPolicy(rules, omit, source)
 
 

@@ -129,7 +129,8 @@ def test_non_resource_rule_never_matches_resource_requests():
 def test_omit_stages_union_with_policy_level():
     p = policy({"level": "Metadata", "omitStages": ["Panic"]}, omitStages=["RequestReceived"])
     assert p.evaluate(req()).omit_stages == {"Panic", "RequestReceived"}
-    assert policy(omitStages=["RequestReceived"]).evaluate(req()).omit_stages == {"RequestReceived"}
+    p = policy({"level": "Metadata", "users": ["bob"]}, omitStages=["RequestReceived"])
+    assert p.evaluate(req()).omit_stages == {"RequestReceived"}  # no rule matched: the policy's own
 
 
 @pytest.mark.parametrize(("rule", "message"), [
@@ -148,6 +149,11 @@ def test_validation_errors_name_the_rule(rule, message):
     with pytest.raises(PolicyError, match=message) as info:
         policy({"level": "Metadata"}, rule)
     assert "rules[1]" in str(info.value)
+
+
+def test_a_policy_without_rules_is_refused_like_the_api_server_does():
+    with pytest.raises(PolicyError, match="no rules"):
+        parse_policy({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"]}, "p")
 
 
 def test_not_a_policy_and_bad_yaml_are_clear_errors(tmp_path):
@@ -238,7 +244,7 @@ rule_strategy = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(rule_strategy, max_size=5), st.sampled_from([(Level.METADATA, Level.REQUEST_RESPONSE),
+@given(st.lists(rule_strategy, min_size=1, max_size=5), st.sampled_from([(Level.METADATA, Level.REQUEST_RESPONSE),
                                                             (Level.NONE, Level.METADATA)]))
 def test_probe_finds_a_violation_exactly_when_brute_force_does(rules, bounds):
     p = policy(*rules)
