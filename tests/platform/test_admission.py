@@ -238,8 +238,11 @@ def test_webhook_failure_policy():
     assert [(f.status, f.evidence.get("webhook")) for f in findings] == [
         (Status.FAIL, "validation.gatekeeper.sh"), (Status.PASS, None)]  # cert-manager is not a policy engine
     ignore = kyverno("r", "validationFailureAction: Enforce, failurePolicy: Ignore", validate=REGISTRY)
-    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(ignore))
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(NAMESPACES + ignore))
     assert f.status is Status.FAIL and "failurePolicy: Ignore" in f.message
+    audit_only = kyverno("r", "validationFailureAction: Audit, failurePolicy: Ignore", validate=REGISTRY)
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(NAMESPACES + audit_only))
+    assert f.status is Status.NOT_ASSESSED  # an Audit-mode policy blocks nothing, Ignore changes nothing
     [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(NAMESPACES))
     assert f.status is Status.NOT_ASSESSED
 

@@ -565,7 +565,9 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
                                "the engine does not answer", evidence={"webhook": hook.get("name")})
             else:
                 yield ctx.passed(cfg, f"{label} fails closed (failurePolicy: {policy})")
-    enforcing = {e.ref for e in enforcements(ctx.inv) if e.engine == "Kyverno"}
+    spaces = [(ns, ctx.inv.namespace_labels(ns)) for ns in ctx.inv.namespaces()]
+    enforcing = {e.ref for e in enforcements(ctx.inv) if e.engine == "Kyverno"
+                 and any(e.action(ns, labels) == ENFORCE for ns, labels in spaces)}  # Audit-only never blocks
     for kind in ("ClusterPolicy", "Policy"):
         for policy in ctx.inv.objects(kind, "kyverno.io"):
             if ctx.inv.ref(policy) not in enforcing:
