@@ -87,10 +87,34 @@ def test_secret_data_is_never_requested_nor_kept(tmp_path):
 def test_configmaps_are_metadata_only_except_the_ones_checks_read(tmp_path):
     with FakeApiServer(fixture_objects()) as api:
         inv = scan_live(api, tmp_path)
-    assert "data" not in inv.get("ConfigMap", "mes", "mes-settings")
+    assert "data" not in inv.get("ConfigMap", "mes", "mes-settings")  # env settings: not a file checks read
     assert "kubernetes cluster.local" in inv.get("ConfigMap", "kube-system", "coredns")["data"]["Corefile"]
-    gets = [r.path for r in api.requests if "/configmaps/" in r.path]
-    assert gets == ["/api/v1/namespaces/kube-system/configmaps/coredns"]
+    assert "allow_anonymous false" in inv.get("ConfigMap", "ot-sensors", "mosquitto-conf")["data"]["mosquitto.conf"]
+    gets = sorted(r.path for r in api.requests if "/configmaps/" in r.path)
+    assert gets == ["/api/v1/namespaces/kube-system/configmaps/coredns",
+                    "/api/v1/namespaces/ot-sensors/configmaps/mosquitto-conf"]
+    assert all(r.accept.startswith("application/json;as=PartialObjectMetadataList")
+               for r in api.requests if r.path == "/api/v1/configmaps")
+
+
+def test_mounted_configmaps_are_found_in_pods_and_templates():
+    from nis2kube.inventory.live import mounted_configmaps
+
+    objects = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+         "spec": {"volumes": [{"name": "v", "configMap": {"name": "direct"}}, {"name": "e", "emptyDir": {}}]}},
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "b"},
+         "spec": {"jobTemplate": {"spec": {"template": {"spec": {"volumes": [
+             {"name": "p", "projected": {"sources": [{"configMap": {"name": "projected"}},
+                                                     {"serviceAccountToken": {"path": "t"}}]}}]}}}}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "c"},
+         "spec": {"template": {"spec": {"containers": [{"name": "x", "envFrom": [
+             {"configMapRef": {"name": "env-only"}}]}]}}}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "a"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd", "namespace": "a"},
+         "spec": {"volumes": ["not-a-volume", {"name": "x", "configMap": None}]}},
+    ]
+    assert mounted_configmaps(objects) == {("a", "direct"), ("b", "projected")}
 
 
 def test_server_ignoring_metadata_only_is_refused(tmp_path):

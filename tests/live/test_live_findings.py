@@ -16,7 +16,7 @@ from nis2kube.engine import run_checks
 from nis2kube.findings import Status
 from nis2kube.inventory import Inventory, from_paths
 from nis2kube.inventory.files import load_paths
-from nis2kube.inventory.live import LiveOptions, from_cluster
+from nis2kube.inventory.live import LiveOptions, from_cluster, mounted_configmaps
 from nis2kube.inventory.live_http import ClusterTarget
 from nis2kube.inventory.live_kinds import CONFIGMAPS_WITH_DATA
 
@@ -37,12 +37,13 @@ def verdicts(inv: Inventory, config: Config) -> list[tuple]:
 
 
 def as_live_sees_it(objects: list[dict]) -> list[dict]:
-    """What the live scan is designed to read: Secrets and most ConfigMaps as metadata only."""
+    """What the live scan is designed to read: Secrets, and ConfigMaps no Pod mounts, as metadata only."""
+    readable = mounted_configmaps(objects) | set(CONFIGMAPS_WITH_DATA)
     out = []
     for obj in objects:
         meta = obj["metadata"]
         key = (meta.get("namespace"), meta.get("name"))
-        if obj["kind"] == "Secret" or (obj["kind"] == "ConfigMap" and key not in CONFIGMAPS_WITH_DATA):
+        if obj["kind"] == "Secret" or (obj["kind"] == "ConfigMap" and key not in readable):
             meta = {k: v for k, v in meta.items() if k != "annotations"} | {
                 "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
                                 if k != "kubectl.kubernetes.io/last-applied-configuration"}}

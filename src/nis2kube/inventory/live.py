@@ -9,7 +9,7 @@ installed) is evidence, kept in `inv.served_kinds`, not an error.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,6 +20,7 @@ from nis2kube.inventory.inventory import Inventory, SourceInfo
 from nis2kube.inventory.kinds import group_of
 from nis2kube.inventory.live_http import ClusterTarget, LiveError, Response, Transport, connect
 from nis2kube.inventory.live_kinds import CONFIGMAPS_WITH_DATA, LIVE_KINDS, WHOLE_GROUPS, LiveKind
+from nis2kube.inventory.workloads import POD_TEMPLATE_PATHS
 
 __all__ = ["ClusterTarget", "LiveError", "LiveOptions", "from_cluster", "snapshot_document"]
 
@@ -100,6 +101,7 @@ def from_cluster(target: ClusterTarget, options: LiveOptions | None = None) -> I
             results.append((served_kind, listed))
             if options.progress:
                 options.progress(served_kind.kind, done, len(wanted))
+        _fill_configmap_data(transport, pool, results)
     for served_kind, listed in results:
         inv.problems.extend(listed.problems)
         if listed.unlisted is not None:
@@ -207,8 +209,6 @@ def _list_kind(transport: Transport, served: _Served, metadata_only: bool, optio
     else:
         return _Listed(unlisted=f"listing {served.resource} kept failing with 410 Gone (continue token expired "
                                 f"{MAX_LIST_RESTARTS + 1} times); the cluster changes faster than it can be paged")
-    if listed.unlisted is None and served.kind == "ConfigMap" and not served.group:
-        _fill_configmap_data(transport, served, listed, options.namespace)
     return listed
 
 
@@ -275,18 +275,54 @@ def _get_one(transport: Transport, served: _Served, path: str) -> _Listed:
     return _Listed(items=[_as_object(obj, served, False)] if isinstance(obj, dict) else [])
 
 
-def _fill_configmap_data(transport: Transport, served: _Served, listed: _Listed, namespace: str | None) -> None:
-    """Replace the few ConfigMaps checks read (CONFIGMAPS_WITH_DATA) by their full objects."""
+def mounted_configmaps(objects: Iterable[dict]) -> set[tuple[str, str]]:
+    """(namespace, name) of ConfigMaps that Pods or pod templates mount as volumes (directly or projected)."""
+    out: set[tuple[str, str]] = set()
+    for obj in objects:
+        path = POD_TEMPLATE_PATHS.get((group_of(str(obj.get("apiVersion", ""))), obj.get("kind")))
+        spec: object = obj
+        for key in (*path, "spec") if path is not None else ():
+            spec = spec.get(key) if isinstance(spec, dict) else None
+        volumes = spec.get("volumes") if isinstance(spec, dict) else None
+        namespace = (obj.get("metadata") or {}).get("namespace") or "default"
+        for volume in volumes if isinstance(volumes, list) else []:
+            if not isinstance(volume, dict):
+                continue
+            sources = [volume] + [src for src in (volume.get("projected") or {}).get("sources") or []
+                                  if isinstance(src, dict)]
+            for source in sources:
+                name = (source.get("configMap") or {}).get("name") if isinstance(source.get("configMap"), dict) \
+                    else None
+                if isinstance(name, str) and name:
+                    out.add((namespace, name))
+    return out
+
+
+def _fill_configmap_data(transport: Transport, pool: ThreadPoolExecutor,
+                         results: list[tuple[_Served, _Listed]]) -> None:
+    """Read in full only the ConfigMaps checks need: the ones Pods mount as files (Falco rules, Prometheus
+    rule files, agent configs) and CONFIGMAPS_WITH_DATA. Everything else stays metadata only."""
+    found = next(((s, listed) for s, listed in results if s.kind == "ConfigMap" and not s.group
+                  and listed.unlisted is None), None)
+    if found is None:
+        return
+    served, listed = found
+    wanted = mounted_configmaps(o for _, other in results for o in other.items) | set(CONFIGMAPS_WITH_DATA)
     index = {(o["metadata"].get("namespace"), o["metadata"].get("name")): i for i, o in enumerate(listed.items)}
-    for ns, name in CONFIGMAPS_WITH_DATA:
-        if (ns, name) not in index or (namespace and namespace != ns):
-            continue
-        one = _get_one(transport, served, f"/api/{served.version}/namespaces/{ns}/configmaps/{name}")
+    keys = sorted(key for key in wanted if key in index)
+
+    def fetch(key: tuple[str, str]) -> _Listed:
+        try:
+            return _get_one(transport, served, f"/api/{served.version}/namespaces/{key[0]}/configmaps/{key[1]}")
+        except LiveError as exc:
+            return _Listed(unlisted=str(exc))
+
+    for (ns, name), one in zip(keys, pool.map(fetch, keys), strict=True):
         if one.items:
             listed.items[index[(ns, name)]] = one.items[0]
         elif one.unlisted:
-            listed.problems.append(Problem(transport.host, f"ConfigMap {ns}/{name}: {one.unlisted}",
-                                           level="warning"))
+            listed.problems.append(Problem(transport.host, f"ConfigMap {ns}/{name}: contents not read: "
+                                                           f"{one.unlisted}", level="warning"))
 
 
 def _refusal(resp: Response, served: _Served, verb: str = "list") -> str:
