@@ -73,7 +73,7 @@ def _result(f: Finding, rule_index: int) -> dict:
     if f.status is Status.WAIVED and f.waiver:
         result["suppressions"] = [{
             "kind": "external",
-            "status": "accepted",
+            "state": "accepted",
             "justification": f"{f.waiver['justification']} (owner {f.waiver['owner']}, expires {f.waiver['expires']})",
         }]  # fmt: skip
     return result
