@@ -132,7 +132,9 @@ def sidekick_values(ctx: HardenContext) -> dict:
 
 
 def generate(ctx: HardenContext) -> Area:
-    area = Area("runtime", "Runtime detection (Falco)", targets=("runtime.falco-custom-rules",))
+    # No claim on runtime.falco-custom-rules: the rules only count once mounted into Falco (Helm customRules
+    # or a volume in the Falco DaemonSet), a change to an object the bundle does not own.
+    area = Area("runtime", "Runtime detection (Falco)", targets=())
     cidrs = cluster_cidrs(ctx)
     rules_text = dump_yaml(falco_rules(cidrs))
     namespace = _falco_namespace(ctx)
@@ -156,6 +158,10 @@ def generate(ctx: HardenContext) -> Area:
     area.notes.append(
         f"The outbound rule treats these networks as the cluster's own: {networks}. Add others (an OT historian "
         "outside the cluster, a registry mirror) with `--allow-cidr`, or `runtime.allowed_cidrs` in nis2kube.yaml.")
+    area.notes.append(
+        "The rules protect nothing until Falco loads them: install them with the falco chart's `customRules` "
+        "(runtime/falco-values.yaml) or mount the ConfigMap at /etc/falco/rules.d in the Falco DaemonSet; "
+        "`nis2kube scan` then passes runtime.falco-custom-rules.")
     area.notes.append(
         f"falcosidekick reads the chat and paging credentials from the Secret `{SIDEKICK_SECRET}` (keys "
         "`SLACK_WEBHOOKURL`, `PAGERDUTY_ROUTINGKEY`); create it yourself, the bundle never contains credentials. "
