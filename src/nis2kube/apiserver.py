@@ -58,18 +58,26 @@ def parse_flags(argv: list) -> dict[str, str]:
     return flags
 
 
+def _argv(container: dict) -> list:
+    """command + args, treating wrong-typed fields as absent (the input is hostile until proven otherwise)."""
+    command, args = container.get("command"), container.get("args")
+    return [*(command if isinstance(command, list) else []), *(args if isinstance(args, list) else [])]
+
+
 def _apiserver_containers(pod: dict) -> Iterator[dict]:
-    for container in (pod.get("spec") or {}).get("containers") or []:
+    spec = pod.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    for container in containers if isinstance(containers, list) else []:
         if not isinstance(container, dict):
             continue
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        argv = _argv(container)
         if container.get("name") == "kube-apiserver" or any("kube-apiserver" in str(a) for a in argv[:1]):
             yield container
 
 
 def _from_pod(pod: dict, ref: ResourceRef, origin: str) -> ApiServer | None:
     for container in _apiserver_containers(pod):
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        argv = _argv(container)
         return ApiServer(parse_flags(argv[1:] if argv and not str(argv[0]).startswith("-") else argv), ref, origin)
     return None
 
@@ -96,7 +104,8 @@ def apiservers(ctx: CheckContext) -> list[ApiServer]:
     def scan() -> list[ApiServer]:
         out = []
         for pod in ctx.inv.in_namespace("Pod", "kube-system"):
-            labels = (pod.get("metadata") or {}).get("labels") or {}
+            labels = (pod.get("metadata") or {}).get("labels")
+            labels = labels if isinstance(labels, dict) else {}
             name = str(pod["metadata"].get("name", ""))
             if labels.get("component") == "kube-apiserver" or name.startswith("kube-apiserver"):
                 found = _from_pod(pod, ctx.inv.ref(pod), "inventory")

@@ -128,3 +128,12 @@ def test_document_separator_inside_block_scalar_still_splits():
     # YAML forbids `---` at column 0 inside a document; Kubernetes' decoder splits there too.
     loaded = load_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  x: |\n    line\n---\n" + DEPLOY)
     assert [o["kind"] for o, _ in loaded.objects] == ["ConfigMap", "Deployment"]
+
+
+def test_unquoted_boolean_namespace_is_refused_and_own_documents_are_skipped_quietly():
+    text = DEPLOY.replace("  name: web\n", "  name: web\n  namespace: y\n")
+    flows = "apiVersion: nis2kube.io/v1alpha1\nkind: FlowSpec\nflows: []\n"
+    loaded = load_text(text + "---\n" + flows, "x.yaml")
+    assert loaded.objects == []
+    (problem,) = loaded.problems
+    assert "metadata.namespace is not a string" in problem.message

@@ -139,7 +139,8 @@ class CheckContext:
             measures=self.spec.measures,
             remediation=self.spec.remediation,
             evidence=evidence or {},
-            system=ref is not None and self.scan.is_system(ref.namespace),
+            system=ref is not None
+            and self.scan.is_system(ref.name if ref.kind == "Namespace" and not ref.namespace else ref.namespace),
         )
 
     def fail(self, subject, message: str, **kw) -> Finding:

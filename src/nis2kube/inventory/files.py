@@ -246,6 +246,8 @@ def _accept(doc: object, location: Location, name: str, result: LoadResult) -> N
         )
         return
     kind, api_version = doc.get("kind"), doc.get("apiVersion")
+    if isinstance(api_version, str) and api_version.startswith("nis2kube.io/"):
+        return  # flows.yaml, evidence files: nis2kube's own inputs, not cluster objects
     items = doc.get("items")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
         item_kind = kind[: -len("List")] if kind != "List" else None
@@ -273,6 +275,13 @@ def _accept_object(doc: object, location: Location, name: str, result: LoadResul
         result.problems.append(
             Problem(name, f"{what} ({doc['kind']}) has no metadata.name; skipped", location.document, location.line,
                     level="warning")
+        )
+        return
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        result.problems.append(
+            Problem(name, f"{what} ({doc['kind']}) metadata.namespace is not a string ({namespace!r}; quote it); "
+                    "skipped", location.document, location.line)
         )
         return
     if "name" not in meta:

@@ -51,6 +51,7 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
         ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
         ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
         ("policy", "PodSecurityPolicy"), ("kyverno.io", "ClusterPolicy"),
+        ("policies.kyverno.io", "ImageValidatingPolicy"), ("policies.kyverno.io", "ValidatingPolicy"),
         ("templates.gatekeeper.sh", "ConstraintTemplate"), ("crd.projectcalico.org", "GlobalNetworkPolicy"),
         ("projectcalico.org", "GlobalNetworkPolicy"), ("cilium.io", "CiliumClusterwideNetworkPolicy"),
         ("policy.networking.k8s.io", "AdminNetworkPolicy"),

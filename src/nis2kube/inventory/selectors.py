@@ -109,7 +109,8 @@ def selector_matches(selector: object, labels: Mapping[str, str] | None) -> bool
 
 def labels_of(obj: Mapping) -> dict[str, str]:
     """metadata.labels as strings (never None)."""
-    raw = (obj.get("metadata") or {}).get("labels") or {}
+    meta = obj.get("metadata")
+    raw = (meta.get("labels") if isinstance(meta, Mapping) else None) or {}
     if not isinstance(raw, Mapping):
         return {}
     return {str(k): _text(v) for k, v in raw.items()}
