@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import pathlib
+import re
 from datetime import timedelta
 
 import orjson
@@ -161,3 +162,17 @@ def test_internal_errors_do_not_leak(store):
 def test_settings_require_a_credential():
     with pytest.raises(ValueError, match="bearer token or an HMAC secret"):
         ServerSettings()
+
+
+def test_harden_alert_rules_use_only_metrics_the_server_exports(client, store):
+    """The PrometheusRule `nis2kube harden` writes must alert on series this server really serves."""
+    from nis2kube.harden.alerting import rule_groups
+
+    client.post("/webhooks/falco", json=SHELL, headers=AUTH)
+    inc_id = store.list_reportable()[0].id
+    store.append(inc_id, "triaged", "ciso", {"decision": "significant", "aware_at": utcnow().isoformat()})
+    exported = {line.split("{")[0].split(" ")[0] for line in client.get("/metrics", headers=AUTH).text.splitlines()
+                if line and not line.startswith("#")}
+    used = {name for group in rule_groups() for rule in group["rules"]
+            for name in re.findall(r"\bnis2kube_[a-z_]+", rule["expr"])}
+    assert used and used <= exported, used - exported

@@ -1,7 +1,9 @@
 """PrometheusRules that turn the signals NIS2 cares about into pages.
 
 Denied API requests (credential stuffing, a compromised token probing RBAC), critical Falco events, Art. 23
-report deadlines and failed scans / falling scores from `nis2kube serve`'s /metrics. Placed in the namespace
+report deadlines from `nis2kube serve`'s /metrics, and failed or missing scans of the `deploy/` CronJob from
+kube-state-metrics. Every metric used here is one that exists: the server's names are tested against its
+/metrics output. Placed in the namespace
 where Prometheus runs, with the `release`-style labels of the existing PrometheusRules copied, so the
 Prometheus ruleSelector that already picks those up picks these up too.
 """
@@ -11,13 +13,12 @@ from __future__ import annotations
 from nis2kube.harden.bundle import Area, Artifact
 from nis2kube.harden.context import HardenContext, meta
 
-# Metrics of `nis2kube serve` this bundle alerts on (the contract with the server's /metrics).
-INCIDENT_DUE = "nis2kube_incident_report_due_timestamp_seconds"  # {incident, report}: when the report is due
-INCIDENT_SUBMITTED = "nis2kube_incident_report_submitted"  # {incident, report}: 1 once submitted
-SCAN_FAILURES = "nis2kube_scan_failures_total"
-SCAN_LAST_SUCCESS = "nis2kube_scan_last_success_timestamp_seconds"
-SCORE = "nis2kube_compliance_score"  # 0-100
+# `nis2kube serve` /metrics: {incident, report} -> seconds until the next unmet Art. 23 report (negative: overdue).
+NEXT_DEADLINE = "nis2kube_incident_next_deadline_seconds"
 FALCO_EVENTS = "falcosecurity_falcosidekick_falco_events_total"
+# kube-state-metrics, for the scan CronJob of deploy/ (namespace nis2kube, CronJob nis2kube-scan).
+SCAN_JOBS = 'namespace="nis2kube", job_name=~"nis2kube-scan-.*"'
+SCAN_CRONJOB = 'namespace="nis2kube", cronjob="nis2kube-scan"'
 
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict:
@@ -47,26 +48,22 @@ def rule_groups() -> list[dict]:
                    "(NIS2 Art. 23: early warning within 24 hours)."),
         ]},
         {"name": "nis2-incident-deadlines", "rules": [
-            _alert("NIS2IncidentReportDueSoon",
-                   f"({INCIDENT_DUE} - time()) < 4 * 3600 and ({INCIDENT_DUE} - time()) > 0 "
-                   f"unless on (incident, report) {INCIDENT_SUBMITTED} == 1", "", "critical",
-                   "NIS2 {{ $labels.report }} for incident {{ $labels.incident }} due in under 4 hours",
-                   "Submit the report to the CSIRT/competent authority before the Art. 23 deadline."),
-            _alert("NIS2IncidentReportOverdue",
-                   f"time() > {INCIDENT_DUE} unless on (incident, report) {INCIDENT_SUBMITTED} == 1", "",
-                   "critical", "NIS2 {{ $labels.report }} for incident {{ $labels.incident }} is overdue",
-                   "The Art. 23 deadline has passed without a submitted report."),
+            _alert("NIS2IncidentReportDueSoon", f"{NEXT_DEADLINE} < 4 * 3600 and {NEXT_DEADLINE} >= 0", "",
+                   "critical", "NIS2 {{ $labels.report }} for incident {{ $labels.incident }} due in under 4 hours",
+                   "Submit the report to the CSIRT/competent authority before the Art. 23 deadline, then record "
+                   "it with `nis2kube incident submit`."),
+            _alert("NIS2IncidentReportOverdue", f"{NEXT_DEADLINE} < 0", "", "critical",
+                   "NIS2 {{ $labels.report }} for incident {{ $labels.incident }} is overdue",
+                   "The Art. 23 deadline has passed without a recorded submission."),
         ]},
-        {"name": "nis2-compliance", "rules": [
-            _alert("NIS2ScanFailing", f"increase({SCAN_FAILURES}[1h]) > 0", "", "warning",
-                   "nis2kube scans are failing",
-                   "Compliance evidence is not being collected; check the nis2kube serve logs."),
-            _alert("NIS2ScanStale", f"time() - {SCAN_LAST_SUCCESS} > 26 * 3600", "", "warning",
+        {"name": "nis2-compliance-scans", "rules": [
+            _alert("NIS2ScanFailing", f"sum(kube_job_status_failed{{{SCAN_JOBS}}}) > 0", "", "warning",
+                   "nis2kube scan jobs are failing",
+                   "Compliance evidence is not being collected: `kubectl -n nis2kube logs job/<failed job>`."),
+            _alert("NIS2ScanStale",
+                   f"time() - kube_cronjob_status_last_successful_time{{{SCAN_CRONJOB}}} > 26 * 3600", "", "warning",
                    "No successful nis2kube scan for more than a day",
                    "Continuous monitoring of the Art. 21 measures has stopped."),
-            _alert("NIS2ComplianceScoreDrop", f"{SCORE} < ({SCORE} offset 1d) - 5", "15m", "warning",
-                   "NIS2 compliance score dropped by more than 5 points in a day",
-                   "A change made the cluster less compliant; `nis2kube scan` lists the new failures."),
         ]},
     ]
 
@@ -100,6 +97,7 @@ def generate(ctx: HardenContext) -> Area:
                                    f"PrometheusRule in `{namespace}`: API denials, Falco, Art. 23 deadlines, scans.",
                                    [rule]))
     area.notes.append(
-        "The deadline and scan alerts need Prometheus to scrape `nis2kube serve` (/metrics); the Falco alert needs "
-        "falcosidekick's metrics. Route `severity=critical` to paging in Alertmanager.")
+        "The deadline alerts need Prometheus to scrape `nis2kube serve` (/metrics), the scan alerts "
+        "kube-state-metrics and the CronJob of `deploy/`, the Falco alert falcosidekick's metrics. "
+        "Route `severity=critical` to paging in Alertmanager.")
     return area
