@@ -45,3 +45,17 @@ def test_controls_and_explain():
     explained = runner.invoke(app, ["explain", "images.mutable-tag"])
     assert explained.exit_code == 0 and "art21.2.d" in explained.stdout
     assert runner.invoke(app, ["explain", "no.such-check"]).exit_code == 2
+
+
+def test_as_of_judges_waiver_expiry_on_that_day(tmp_path):
+    waivers = tmp_path / "w.yaml"
+    waivers.write_text("waivers:\n- check: images.*\n  justification: vendor image, replaced in Q1\n"
+                       "  owner: ot-team@plant.example\n  expires: 2026-12-31\n")
+    args = ["scan", "-", "-o", "json", "--checks", "images.*", "--fail-on", "medium", "--waivers", str(waivers)]
+    before = runner.invoke(app, [*args, "--as-of", "2026-12-31"], input=LATEST)
+    assert before.exit_code == 0, before.output
+    assert {f["status"] for f in json.loads(before.stdout)["findings"]} <= {"pass", "waived", "not-assessed"}
+    after = runner.invoke(app, [*args, "--as-of", "2027-01-01"], input=LATEST)
+    assert after.exit_code == 1
+    assert json.loads(after.stdout)["waivers"][0]["state"] == "expired"
+    assert runner.invoke(app, [*args, "--as-of", "31.12.2026"], input=LATEST).exit_code == 2

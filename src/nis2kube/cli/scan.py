@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import typer
@@ -46,6 +47,9 @@ def scan(
         "--checks", help="Only these check ids (globs, repeatable or comma-separated), e.g. 'rbac.*'.")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip these check ids (globs).")] = None,
     show_passes: Annotated[bool, typer.Option("--show-passes", help="Table: list passing findings too.")] = False,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Judge dates (waiver expiry, evidence age, supported versions, CVE age) as of this day, "
+        "YYYY-MM-DD, e.g. a snapshot's capture date. Default: today (UTC).")] = None,
     apiserver_manifest: Annotated[str | None, typer.Option(
         "--apiserver-manifest", help="kube-apiserver static Pod manifest (kubeadm: "
         "/etc/kubernetes/manifests/kube-apiserver.yaml); default: the kube-apiserver Pod found in the input.",
@@ -60,7 +64,8 @@ def scan(
         "--trivy-report", help="Trivy JSON report(s) of running images (repeatable).",
         rich_help_panel="Evidence beside the objects")] = None,
     sbom: Annotated[list[str] | None, typer.Option(
-        "--sbom", help="CycloneDX or SPDX SBOM file(s) of running images (repeatable).",
+        "--sbom", help="SBOM of a running image (CycloneDX, SPDX, syft, in-toto; repeatable): FILE when the SBOM "
+        "names its image (Trivy, syft, a pkg:oci purl), IMAGE=FILE when it does not.",
         rich_help_panel="Evidence beside the objects")] = None,
     alertmanager_config: Annotated[str | None, typer.Option(
         "--alertmanager-config", help="alertmanager.yml, when it is not in the input.",
@@ -106,6 +111,7 @@ def scan(
         if fail_on:
             cfg.fail_on = Severity.parse(fail_on)
         extra = _load_waiver_file(waivers) if waivers else []
+        on = _parse_day(as_of) if as_of else None
     except (ConfigError, ValueError) as exc:
         raise fail_usage(str(exc)) from None
 
@@ -126,10 +132,10 @@ def scan(
         inputs = {
             "apiserver_manifest": apiserver_manifest, "audit_policy": audit_policy,
             "encryption_config": encryption_config, "trivy_report": trivy_report or [], "sbom": sbom or [],
-            "alertmanager_config": alertmanager_config, "evidence": evidence,
+            "alertmanager_config": alertmanager_config, "evidence": evidence, "as_of": on,
         }
         result = run_checks(
-            ScanContext(inv, cfg, inputs), include=_split(checks), exclude=_split(skip), extra_waivers=extra
+            ScanContext(inv, cfg, inputs), include=_split(checks), exclude=_split(skip), today=on, extra_waivers=extra
         )
     except WaiverError as exc:
         raise fail_usage(str(exc)) from None
@@ -170,3 +176,10 @@ def _load_waiver_file(path: str) -> list:
     return entries
 
 
+
+
+def _parse_day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--as-of {value!r}: expected a day as YYYY-MM-DD") from None
