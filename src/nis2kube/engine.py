@@ -40,8 +40,8 @@ class Result:
         return self.inventory.problems
 
     def counts(self, *, system: bool = False) -> dict[str, int]:
-        counter = Counter(f.status.value for f in self.findings if f.system == system)
-        return {s.value: counter.get(s.value, 0) for s in Status}
+        counter = Counter(f.status for f in self.findings if f.system == system)
+        return {s.value: counter.get(s, 0) for s in Status}
 
     @property
     def score(self) -> float:
@@ -71,12 +71,11 @@ class Result:
         for spec in self.checks.values():
             for m in spec.measures:
                 by_measure.setdefault(m, []).append(spec.id)
+        per_check = Counter((f.measures, f.status) for f in self.findings if not f.system)
         statuses: dict[str, Counter] = {}
-        for f in self.findings:
-            if f.system:
-                continue
-            for m in f.measures:
-                statuses.setdefault(m, Counter())[f.status] += 1
+        for (measures, status), n in per_check.items():
+            for m in measures:
+                statuses.setdefault(m, Counter())[status] += n
         out = []
         for mid, checks in by_measure.items():
             measure = catalog_measures().get(mid)

@@ -18,10 +18,15 @@ def fail_usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def write_output(text: str, path: str | None) -> None:
-    """Write a report to a file, or to stdout when no path is given."""
+def write_output(content: str | bytes, path: str | None) -> None:
+    """Write a report (text, or UTF-8 bytes) to a file, or to stdout when no path is given; ends it with a newline."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if not data.endswith(b"\n"):
+        data += b"\n"
     if path and path != "-":
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
+        with open(path, "wb") as fh:
+            fh.write(data)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from nis2kube import heap
 from nis2kube.cli.common import EXIT_FINDINGS, err_console, fail_usage
 
 EPILOG = """
@@ -88,6 +89,7 @@ def harden(
         err_console.print(f"{problem.level}: {problem}", markup=False, soft_wrap=True, highlight=False)
     if len(inv) == 0:
         raise fail_usage("no Kubernetes objects could be read from the input")
+    heap.settle()
     crds = []
     for path in crd or []:
         loaded = load_paths([path])

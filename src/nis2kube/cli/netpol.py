@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nis2kube import heap
 from nis2kube.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, fail_usage, write_output
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def _model(paths: list[str]) -> Model:
         err_console.print(f"[{colour}]{problem.level}:[/] {problem}", markup=True, soft_wrap=True, highlight=False)
     if len(inv) == 0:
         raise fail_usage("no Kubernetes objects could be read from the input")
+    heap.settle()
     model = build_model(inv)
     for problem in model.problems:
         err_console.print(f"[yellow]warning:[/] {problem}", markup=True, soft_wrap=True, highlight=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from nis2kube import heap
 from nis2kube.cli.common import err_console, fail_usage, write_output
 from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
 from nis2kube.findings import Severity
@@ -127,6 +128,7 @@ def scan(
         err_console.print(f"[{colour}]{problem.level}:[/] {problem}", markup=True, soft_wrap=True, highlight=False)
     if len(inv) == 0:
         raise fail_usage("no Kubernetes objects could be read from the input")
+    heap.settle()
 
     try:
         inputs = {
@@ -141,6 +143,7 @@ def scan(
         raise fail_usage(str(exc)) from None
     if not result.checks:
         raise fail_usage("--checks/--skip selected no check; `nis2kube controls` lists them")
+    heap.settle()
 
     for waiver in result.waiver_audit:
         if waiver["state"] == "expired":

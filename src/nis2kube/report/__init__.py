@@ -7,8 +7,9 @@ from nis2kube.engine import Result
 FORMATS = ("table", "json", "sarif", "junit")
 
 
-def render(result: Result, fmt: str) -> str:
-    """The report in one of FORMATS (the table format is plain text here; the CLI prints it with colour)."""
+def render(result: Result, fmt: str) -> str | bytes:
+    """The report in one of FORMATS (the table format is plain text here; the CLI prints it with colour).
+    JSON comes as UTF-8 bytes, the others as text."""
     if fmt == "json":
         from nis2kube.report.json import render_json as renderer
     elif fmt == "sarif":

@@ -8,30 +8,46 @@ from __future__ import annotations
 import orjson
 
 from nis2kube.engine import Result
-from nis2kube.findings import Finding
+from nis2kube.findings import Finding, ResourceRef
 
 SCHEMA_VERSION = 1
 
 
-def finding_dict(f: Finding) -> dict:
+def _resource_dicts(ref: ResourceRef) -> tuple[dict, dict | None]:
+    location = None
+    if loc := ref.location:
+        location = {"file": loc.file, "document": loc.document, "line": loc.line}
+        if loc.item is not None:
+            location["item"] = loc.item
+        if loc.helm_source:
+            location["helm_source"] = loc.helm_source
+    return ref.to_dict(), location
+
+
+def finding_dict(f: Finding, cache: dict[int, tuple[dict, dict | None]] | None = None) -> dict:
+    """One finding; `cache` (keyed by the ResourceRef's identity) shares the resource and location dicts between
+    the many findings of one object, which matters at hundreds of thousands of findings."""
+    resource = location = None
+    if ref := f.resource:
+        if cache is None:
+            resource, location = _resource_dicts(ref)
+        elif (hit := cache.get(id(ref))) is not None:
+            resource, location = hit
+        else:
+            resource, location = cache[id(ref)] = _resource_dicts(ref)
     out = {
         "check": f.check,
-        "status": f.status.value,
-        "severity": f.severity.value,
-        "resource": f.resource.to_dict() if f.resource else None,
+        "status": f.status,  # StrEnums: orjson writes their values, without 700k property lookups
+        "severity": f.severity,
+        "resource": resource,
         "container": f.container,
         "message": f.message,
-        "measures": list(f.measures),
+        "measures": f.measures,
         "remediation": f.remediation,
         "system": f.system,
     }
-    if f.resource and f.resource.location:
-        loc = f.resource.location
-        out["location"] = {"file": loc.file, "document": loc.document, "line": loc.line}
-        if loc.item is not None:
-            out["location"]["item"] = loc.item
-        if loc.helm_source:
-            out["location"]["helm_source"] = loc.helm_source
+    if location is not None:
+        out["location"] = location
     if f.evidence:
         out["evidence"] = f.evidence
     if f.waiver:
@@ -40,6 +56,7 @@ def finding_dict(f: Finding) -> dict:
 
 
 def report_dict(result: Result) -> dict:
+    cache: dict[int, tuple[dict, dict | None]] = {}
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "nis2kube", "version": result.tool_version},
@@ -55,7 +72,7 @@ def report_dict(result: Result) -> dict:
             "blocking": len(result.blocking()),
         },
         "measures": result.measures(),
-        "findings": [finding_dict(f) for f in result.findings],
+        "findings": [finding_dict(f, cache) for f in result.findings],
         "waivers": result.waiver_audit,
         "problems": [
             {"file": p.file, "document": p.document, "line": p.line, "level": p.level, "message": p.message}
@@ -64,5 +81,7 @@ def report_dict(result: Result) -> dict:
     }
 
 
-def render_json(result: Result) -> str:
-    return orjson.dumps(report_dict(result), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+def render_json(result: Result) -> bytes:
+    """UTF-8 bytes: a report can be hundreds of megabytes, and decoding only to encode again costs seconds."""
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+    return orjson.dumps(report_dict(result), option=options)
