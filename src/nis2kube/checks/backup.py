@@ -99,16 +99,6 @@ def max_days_section(ctx: CheckContext, key: str, default: int) -> int:
     return value
 
 
-def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
-    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
-    for kind, group in kinds:
-        reason = ctx.inv.unlisted_reason(kind, group)
-        if reason:
-            return f"{kind} objects could not be listed ({reason})"
-    return None
-
-
-
 @check(
     id="backup.namespaces",
     title="Every application namespace is backed up with sufficient retention",
@@ -222,7 +212,7 @@ def etcd_backup(ctx: CheckContext) -> Iterator[Finding]:
 def restore_tested(ctx: CheckContext) -> Iterator[Finding]:
     """A completed Velero Restore or the attested etcd_backup.last_restore_test within
     backup.restore_test_max_age_days (365)."""
-    reason = unlisted(ctx, ("Restore", VELERO))
+    reason = ctx.unlisted(("Restore", VELERO))
     if reason:
         yield ctx.not_assessed(None, reason)
         return

@@ -51,16 +51,6 @@ def tls_covers(tls_host: str, host: str) -> bool:
     return False
 
 
-def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
-    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
-    for kind, group in kinds:
-        reason = ctx.inv.unlisted_reason(kind, group)
-        if reason:
-            return f"{kind} objects could not be listed ({reason})"
-    return None
-
-
-
 @check(
     id="crypto.ingress-tls",
     title="Every Ingress host is served over TLS",
@@ -72,7 +62,7 @@ def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
 def ingress_tls(ctx: CheckContext) -> Iterator[Finding]:
     """A rule host counts as TLS-served when a spec.tls entry lists it (wildcards cover one label); a rule
     without host needs a tls entry without hosts (the controller's default certificate)."""
-    reason = unlisted(ctx, ("Ingress", "networking.k8s.io"))
+    reason = ctx.unlisted(("Ingress", "networking.k8s.io"))
     if reason:
         yield ctx.not_assessed(None, reason)
         return
@@ -150,7 +140,7 @@ def _in_istio(labels: dict[str, str]) -> bool:
 def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
     """Namespaces labelled crypto.sensitive_label (nis2kube.io/data) with a value in crypto.sensitive_values
     (plant, personal) must only accept mTLS: Istio STRICT plus mesh membership, or Linkerd injection."""
-    reason = unlisted(ctx, ("Namespace", ""), ("PeerAuthentication", ISTIO))
+    reason = ctx.unlisted(("Namespace", ""), ("PeerAuthentication", ISTIO))
     if reason:
         yield ctx.not_assessed(None, reason)
         return

@@ -36,16 +36,6 @@ def _servers_or_na(ctx: CheckContext) -> tuple[list[ApiServer], Finding | None]:
     return servers, (None if servers else ctx.not_assessed(None, MISSING_EVIDENCE))
 
 
-def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
-    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
-    for kind, group in kinds:
-        reason = ctx.inv.unlisted_reason(kind, group)
-        if reason:
-            return f"{kind} objects could not be listed ({reason})"
-    return None
-
-
-
 @check(
     id="identity.human-sso",
     title="Humans authenticate through an identity provider (OIDC or structured authentication)",
@@ -192,7 +182,7 @@ def _admin_bindings(ctx: CheckContext) -> Iterator[dict]:
 def cert_admin(ctx: CheckContext) -> Iterator[Finding]:
     """Users and groups bound to cluster-admin that are not OIDC identities can only log in with a client
     certificate (no token file, no IdP), and Kubernetes cannot revoke a certificate before it expires."""
-    reason = unlisted(ctx, ("ClusterRoleBinding", RBAC_GROUP), ("RoleBinding", RBAC_GROUP))
+    reason = ctx.unlisted(("ClusterRoleBinding", RBAC_GROUP), ("RoleBinding", RBAC_GROUP))
     if reason:
         yield ctx.not_assessed(None, reason)
         return

@@ -152,6 +152,13 @@ class CheckContext:
     def not_assessed(self, subject, reason: str, **kw) -> Finding:
         return self.finding(Status.NOT_ASSESSED, subject, reason, **kw)
 
+    def unlisted(self, *kinds: tuple[str, str]) -> str | None:
+        """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
+        for kind, group in kinds:
+            if reason := self.inv.unlisted_reason(kind, group):
+                return f"{kind} objects could not be listed ({reason})"
+        return None
+
     def _ref(self, subject: dict | ResourceRef | Workload | None) -> ResourceRef | None:
         if subject is None or isinstance(subject, ResourceRef):
             return subject

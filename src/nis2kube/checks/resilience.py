@@ -157,16 +157,6 @@ def rollout_budget(deployment: dict) -> tuple[str, int, int, int]:
     return kind, count, unavailable, surge
 
 
-def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
-    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
-    for kind, group in kinds:
-        reason = ctx.inv.unlisted_reason(kind, group)
-        if reason:
-            return f"{kind} objects could not be listed ({reason})"
-    return None
-
-
-
 @check(
     id="resilience.rolling-update",
     title="Production workloads roll out updates without taking capacity down",
@@ -214,7 +204,7 @@ def rolling_update(ctx: CheckContext) -> Iterator[Finding]:
 )
 def replica_count(ctx: CheckContext) -> Iterator[Finding]:
     """One replica means every node drain, eviction or patch rollout is a short outage."""
-    reason = unlisted(ctx, ("HorizontalPodAutoscaler", "autoscaling"))
+    reason = ctx.unlisted(("HorizontalPodAutoscaler", "autoscaling"))
     if reason:
         yield ctx.not_assessed(None, reason)
         return
@@ -294,7 +284,7 @@ def pdb_blocks_all(pdb: dict, expected: int) -> str | None:
 def pdb(ctx: CheckContext) -> Iterator[Finding]:
     """No PDB: a node drain may evict every replica at once. A PDB allowing no disruption blocks drains and
     with them node patching. Pods selected by two PDBs cannot be evicted at all (the eviction API refuses)."""
-    reason = unlisted(ctx, ("PodDisruptionBudget", "policy"), ("HorizontalPodAutoscaler", "autoscaling"))
+    reason = ctx.unlisted(("PodDisruptionBudget", "policy"), ("HorizontalPodAutoscaler", "autoscaling"))
     if reason:
         yield ctx.not_assessed(None, reason)
         return
@@ -410,7 +400,7 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
     on = today(ctx)
     api = apiserver_version(ctx)
     nodes = ctx.inv.objects("Node")
-    reason = unlisted(ctx, ("Node", ""))
+    reason = ctx.unlisted(("Node", ""))
     if reason:
         yield ctx.not_assessed(None, f"kubelet versions unknown: {reason}")
     if api is None and not nodes:

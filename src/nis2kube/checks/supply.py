@@ -52,16 +52,6 @@ def _containers(w: Workload) -> Iterator[tuple[str, str]]:
 # ---- SBOM coverage ------------------------------------------------------------------------------------
 
 
-def unlisted(ctx: CheckContext, *kinds: tuple[str, str]) -> str | None:
-    """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
-    for kind, group in kinds:
-        reason = ctx.inv.unlisted_reason(kind, group)
-        if reason:
-            return f"{kind} objects could not be listed ({reason})"
-    return None
-
-
-
 @check(
     id="supply.sbom-coverage",
     title="Every running image has an SBOM",
@@ -256,7 +246,7 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
     """Per container: an Enforce verifyImages rule (or equivalent) must match its image in its namespace.
 
     An Audit-mode rule only logs an unsigned image; it is reported as not covering."""
-    reason = unlisted(ctx, *POLICY_KINDS)
+    reason = ctx.unlisted(*POLICY_KINDS)
     if reason:
         yield ctx.not_assessed(None, reason)
         return
