@@ -16,6 +16,7 @@ from nis2kube.inventory.selectors import EVERYTHING, InvalidSelector, Selector, 
 from nis2kube.inventory.yamlload import load_document
 from nis2kube.netpol.engine import ClassIndex, Matrix, bits_of, refine
 from nis2kube.netpol.explain import external_pieces, external_side
+from nis2kube.netpol.intervals import merge
 from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
 from nis2kube.netpol.model import Endpoint, Model, resolve_ports
 from nis2kube.netpol.ports import NO_PORTS, PortRef, PortSet, parse_port_ref
@@ -364,7 +365,7 @@ def ip_port_difference(a: list[tuple[IPSet, PortSet]], b: list[tuple[IPSet, Port
         extra = have.difference(_ports_at(b, lo))
         if extra:
             out[extra].append((lo, nxt - 1))
-    return [(IPSet(tuple(_merge_spans(spans))), ports) for ports, spans in out.items()]
+    return [(IPSet(merge(spans)), ports) for ports, spans in out.items()]
 
 
 def _ports_at(pieces: list[tuple[IPSet, PortSet]], address: int) -> PortSet:
@@ -373,13 +374,3 @@ def _ports_at(pieces: list[tuple[IPSet, PortSet]], address: int) -> PortSet:
         if any(lo <= address <= hi for lo, hi in ips.spans):
             out = out.union(ports)
     return out
-
-
-def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(spans):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
-        else:
-            merged.append((lo, hi))
-    return merged

@@ -10,6 +10,8 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from nis2kube.netpol.intervals import intersect, merge, subtract
+
 _V6_BASE = 1 << 32  # IPv6 addresses are placed above the IPv4 space
 
 
@@ -32,44 +34,22 @@ class IPSet:
 
     @staticmethod
     def of(cidrs: list[str] | tuple[str, ...], excepts: list[str] | tuple[str, ...] = ()) -> IPSet:
-        out = IPSet(_merge([_span(parse_cidr(c)) for c in cidrs]))
+        out = IPSet(merge([_span(parse_cidr(c)) for c in cidrs]))
         if excepts:
-            out = out.difference(IPSet(_merge([_span(parse_cidr(c)) for c in excepts])))
+            out = out.difference(IPSet(merge([_span(parse_cidr(c)) for c in excepts])))
         return out
 
     def __bool__(self) -> bool:
         return bool(self.spans)
 
     def union(self, other: IPSet) -> IPSet:
-        return IPSet(_merge(list(self.spans) + list(other.spans)))
+        return IPSet(merge(list(self.spans) + list(other.spans)))
 
     def intersection(self, other: IPSet) -> IPSet:
-        out, i, j = [], 0, 0
-        a, b = self.spans, other.spans
-        while i < len(a) and j < len(b):
-            lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-            if lo <= hi:
-                out.append((lo, hi))
-            if a[i][1] < b[j][1]:
-                i += 1
-            else:
-                j += 1
-        return IPSet(tuple(out))
+        return IPSet(intersect(self.spans, other.spans))
 
     def difference(self, other: IPSet) -> IPSet:
-        remaining = list(self.spans)
-        for blo, bhi in other.spans:
-            nxt = []
-            for lo, hi in remaining:
-                if bhi < lo or blo > hi:
-                    nxt.append((lo, hi))
-                    continue
-                if lo < blo:
-                    nxt.append((lo, blo - 1))
-                if hi > bhi:
-                    nxt.append((bhi + 1, hi))
-            remaining = nxt
-        return IPSet(tuple(remaining))
+        return IPSet(subtract(self.spans, other.spans))
 
     def cidrs(self) -> list[str]:
         """The set as the fewest CIDRs."""
@@ -92,17 +72,6 @@ def _split_versions(lo: int, hi: int) -> Iterator[tuple[int, int, type]]:
         yield lo, min(hi, _V6_BASE - 1), ipaddress.IPv4Address
     if hi >= _V6_BASE:
         yield max(lo, _V6_BASE) - _V6_BASE, hi - _V6_BASE, ipaddress.IPv6Address
-
-
-def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(spans):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
 
 
 ALL_EXTERNAL = IPSet.of(["0.0.0.0/0", "::/0"])

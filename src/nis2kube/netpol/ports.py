@@ -10,35 +10,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from nis2kube.netpol.intervals import Intervals, intersect, merge, subtract
+
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MIN_PORT, MAX_PORT = 1, 65535
-
-Intervals = tuple[tuple[int, int], ...]
-
-
-def _merge(intervals: list[tuple[int, int]]) -> Intervals:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(intervals):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
-
-
-def _intersect(a: Intervals, b: Intervals) -> Intervals:
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return tuple(out)
-
 
 @dataclass(frozen=True, slots=True)
 class PortSet:
@@ -48,7 +23,7 @@ class PortSet:
 
     @staticmethod
     def of(pairs: dict[str, list[tuple[int, int]]]) -> PortSet:
-        items = tuple((p, _merge(v)) for p, v in sorted(pairs.items()) if v)
+        items = tuple((p, merge(v)) for p, v in sorted(pairs.items()) if v)
         return PortSet(tuple((p, iv) for p, iv in items if iv))
 
     @staticmethod
@@ -117,27 +92,12 @@ def _union(a: PortSet, b: PortSet) -> PortSet:
 def _intersection(a: PortSet, b: PortSet) -> PortSet:
     if a == b:
         return a
-    return PortSet.of({p: list(_intersect(iv, b.intervals(p))) for p, iv in a.by_protocol})
+    return PortSet.of({p: list(intersect(iv, b.intervals(p))) for p, iv in a.by_protocol})
 
 
 @lru_cache(maxsize=65536)
 def _difference(a: PortSet, b: PortSet) -> PortSet:
-    out: dict[str, list[tuple[int, int]]] = {}
-    for p, iv in a.by_protocol:
-        remaining = list(iv)
-        for blo, bhi in b.intervals(p):
-            nxt = []
-            for lo, hi in remaining:
-                if bhi < lo or blo > hi:
-                    nxt.append((lo, hi))
-                    continue
-                if lo < blo:
-                    nxt.append((lo, blo - 1))
-                if hi > bhi:
-                    nxt.append((bhi + 1, hi))
-            remaining = nxt
-        out[p] = remaining
-    return PortSet.of(out)
+    return PortSet.of({p: list(subtract(iv, b.intervals(p))) for p, iv in a.by_protocol})
 
 
 NO_PORTS = PortSet()
