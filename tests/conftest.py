@@ -15,6 +15,9 @@ from nis2kube.inventory.files import load_text
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLE = REPO / "examples" / "factory-hall"
+# Tests on real third-party samples from ../shared/corpora; a clone without it skips them (and says so).
+needs_corpora = pytest.mark.skipif(not (SHARED / "corpora").is_dir(),
+                                   reason="../shared/corpora is not beside the project")
 
 
 def inventory_from_yaml(text: str, name: str = "test.yaml") -> Inventory:

@@ -7,6 +7,7 @@ import pathlib
 
 import pytest
 
+from conftest import needs_corpora
 from nis2kube.incidents.intake import PayloadError, owner_from_pod_name, parse_alertmanager, parse_falco
 
 CORPORA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "corpora"
@@ -28,6 +29,7 @@ SHELL_EVENT = {
 }
 
 
+@needs_corpora
 def test_falcosidekick_test_input():
     [alert] = parse_falco(json.loads((FALCO / "falcosidekick/extracted-from-tests/"
                                                "client_test__toplevel__falcoTestInput.json").read_text()))
@@ -36,6 +38,7 @@ def test_falcosidekick_test_input():
     assert not alert.at_or_above("error")
 
 
+@needs_corpora
 def test_falco_json_lines_from_falco_itself():
     lines = (FALCO / "falcosecurity-testing/single_rule_with_cat_write.json").read_text().splitlines()
     alerts = [a for line in lines if line.strip() for a in parse_falco(json.loads(line))]
@@ -63,6 +66,7 @@ def test_owner_from_pod_name(pod, owner):
     assert owner_from_pod_name(pod) == owner
 
 
+@needs_corpora
 def test_alertmanager_samples():
     [alert] = parse_alertmanager(json.loads((AM / "prom_post_request.json").read_text()))
     assert (alert.source, alert.rule, alert.priority) == ("alertmanager", "high_memory_load", "warning")

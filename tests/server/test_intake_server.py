@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import needs_corpora
 from nis2kube.incidents.model import utcnow
 from nis2kube.incidents.profile import EntityProfile
 from nis2kube.server.app import ServerSettings, create_app
@@ -58,6 +59,7 @@ def test_falco_event_opens_then_updates_one_incident(client, store):
     assert "proc.cmdline=bash" in inc["iocs"] and inc["deadlines"] == []
 
 
+@needs_corpora
 def test_low_priority_is_stored_as_event_only(client, store):
     body = FALCO_SAMPLE.read_bytes()  # Debug priority, falcosidekick's own test input
     [r] = client.post("/webhooks/falco", content=body, headers={**AUTH, "Content-Type": "application/json"}
@@ -66,6 +68,7 @@ def test_low_priority_is_stored_as_event_only(client, store):
     assert store.alert_count() == 1 and store.list() == []
 
 
+@needs_corpora
 def test_alertmanager_payload(client, store):
     sample = json.loads(AM_SAMPLE.read_text())
     [low] = client.post("/webhooks/alertmanager", json=sample, headers=AUTH).json()["results"]
