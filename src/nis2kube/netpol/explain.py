@@ -82,35 +82,31 @@ def _rule_admits(model: Model, policy: Policy, rule: Rule, peer: Endpoint) -> bo
 
 
 def egress_side(model: Model, src: Endpoint, dst: Endpoint) -> Side:
-    side = Side("egress")
-    pols = [p for p in policies_in(model, src.namespace) if p.affects_egress and selects(p, src)]
-    if not pols:
-        return side
-    side.isolated_by = [p.id for p in pols]
-    side.ports = NO_PORTS
-    for p in pols:
-        for rule in p.egress:
-            if _rule_admits(model, p, rule, dst):
-                ports = resolve_ports(rule.ports, dst)
-                if ports:
-                    side.matches.append(RuleMatch(p.id, "egress", rule.index, ports))
-                    side.ports = side.ports.union(ports)
-    return side
+    return _side(model, "egress", src, dst)
 
 
 def ingress_side(model: Model, src: Endpoint, dst: Endpoint) -> Side:
-    side = Side("ingress")
-    pols = [p for p in policies_in(model, dst.namespace) if p.affects_ingress and selects(p, dst)]
+    return _side(model, "ingress", src, dst)
+
+
+def _side(model: Model, direction: str, src: Endpoint, dst: Endpoint) -> Side:
+    """One direction of a connection: the policies isolating its own end, and the rules admitting the other end.
+    Ports are always the destination's (named ports resolve on the pod that listens)."""
+    egress = direction == "egress"
+    end, peer = (src, dst) if egress else (dst, src)
+    side = Side(direction)
+    pols = [p for p in policies_in(model, end.namespace)
+            if (p.affects_egress if egress else p.affects_ingress) and selects(p, end)]  # fmt: skip
     if not pols:
         return side
     side.isolated_by = [p.id for p in pols]
     side.ports = NO_PORTS
     for p in pols:
-        for rule in p.ingress:
-            if _rule_admits(model, p, rule, src):
+        for rule in p.egress if egress else p.ingress:
+            if _rule_admits(model, p, rule, peer):
                 ports = resolve_ports(rule.ports, dst)
                 if ports:
-                    side.matches.append(RuleMatch(p.id, "ingress", rule.index, ports))
+                    side.matches.append(RuleMatch(p.id, direction, rule.index, ports))
                     side.ports = side.ports.union(ports)
     return side
 
