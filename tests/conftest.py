@@ -49,6 +49,24 @@ def statuses(findings: list[Finding]) -> dict[str, Status]:
     return out
 
 
+def image_deployment(name: str, *images: str, namespace: str = "default") -> str:
+    """A Deployment running these images, one container each (YAML with a trailing ---)."""
+    containers = "\n".join(f"      - {{name: c{i}, image: \"{img}\"}}" for i, img in enumerate(images))
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+{containers}
+---
+"""
+
+
 @pytest.fixture
 def shared_dir() -> pathlib.Path:
     if not SHARED.is_dir():

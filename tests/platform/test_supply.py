@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED, inventory_from_yaml, run_check, statuses
+from conftest import SHARED, inventory_from_yaml, needs_corpora, run_check, statuses
+from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError
 from nis2kube.findings import Status
 from nis2kube.sbom import load_sbom, load_sboms, parse_sbom
@@ -15,24 +16,7 @@ TRIVY_SBOM = CORPORA / "trivy-golden" / "integration" / "testdata" / "fixtures" 
 OPERATOR = CORPORA / "trivy-operator" / "docs-extracted-examples"
 CENTOS = "ghcr.io/aquasecurity/trivy-test-images:centos-7"
 
-pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not beside the project")
-
-
-def deployment(name: str, *images: str, namespace: str = "default") -> str:
-    containers = "\n".join(f"      - {{name: c{i}, image: \"{img}\"}}" for i, img in enumerate(images))
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {namespace}}}
-spec:
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-{containers}
----
-"""
+pytestmark = needs_corpora
 
 
 # ---- SBOM reading -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import pathlib
 
 import pytest
 
-from conftest import SHARED, inventory_from_yaml, run_check, statuses
+from conftest import SHARED, inventory_from_yaml, needs_corpora, run_check, statuses
+from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.engine import run_checks
 from nis2kube.findings import Severity, Status
@@ -19,24 +20,7 @@ GOLDEN = CORPORA / "trivy-golden" / "integration" / "testdata"
 OPERATOR = CORPORA / "trivy-operator"
 AS_OF = dt.date(2026, 11, 22)
 
-pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not beside the project")
-
-
-def deployment(name: str, *images: str, namespace: str = "default") -> str:
-    containers = "\n".join(f"      - {{name: c{i}, image: \"{img}\"}}" for i, img in enumerate(images))
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {namespace}}}
-spec:
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-{containers}
----
-"""
+pytestmark = needs_corpora
 
 
 def operator_report_text() -> str:
