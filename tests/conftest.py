@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import pytest
@@ -63,6 +64,27 @@ spec:
     spec:
       containers:
 {containers}
+---
+"""
+
+
+def apiserver_pod(*flags: str) -> str:
+    """A kubeadm-style kube-apiserver static Pod with these command-line flags (YAML with a trailing ---)."""
+    args = "".join(f"\n        - {json.dumps(flag)}" for flag in flags)
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver-cp1
+  namespace: kube-system
+  labels: {{component: kube-apiserver, tier: control-plane}}
+spec:
+  hostNetwork: true
+  containers:
+    - name: kube-apiserver
+      image: registry.k8s.io/kube-apiserver:v1.35.0
+      command:
+        - kube-apiserver{args}
 ---
 """
 

@@ -6,26 +6,11 @@ import pytest
 import yaml
 
 from conftest import SHARED, inventory_from_yaml, run_check
+from conftest import apiserver_pod as apiserver
 from nis2kube.apiserver import MISSING_EVIDENCE
 from nis2kube.findings import Status
 
 KUBE_BENCH = SHARED / "corpora" / "kube-bench" / "cfg" / "cis-1.10" / "master.yaml"
-
-
-def apiserver(*flags: str) -> str:
-    args = "".join(f"\n        - '{f}'" for f in flags)
-    return f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: kube-apiserver-cp1, namespace: kube-system, labels: {{component: kube-apiserver}}}}
-spec:
-  containers:
-    - name: kube-apiserver
-      image: registry.k8s.io/kube-apiserver:v1.35.0
-      command:
-        - kube-apiserver{args}
----
-"""
 
 
 def admin_binding(name: str, kind: str, subject: str, *, namespace: str | None = None, labels: str = "{}") -> str:

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import inventory_from_yaml, run_check
+from conftest import apiserver_pod, inventory_from_yaml, run_check
 from nis2kube.checks.logging import duration_days, glob_regex
 from nis2kube.checks.registry import InputError
 from nis2kube.findings import Status
@@ -16,24 +16,6 @@ from nis2kube.findings import Status
 CORPORA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 FALCO_POLICY = CORPORA / "falco-k8saudit/falcosecurity-plugins/plugins/k8saudit/configs/audit-policy.yaml"
 DEMO_POLICY = CORPORA / "audit2rbac/testdata/demo-policy.yaml"
-
-
-def apiserver_pod(*flags: str) -> str:
-    args = "".join(f"\n    - {f}" for f in flags)
-    return textwrap.dedent("""\
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: kube-apiserver-cp-1
-          namespace: kube-system
-          labels: {component: kube-apiserver, tier: control-plane}
-        spec:
-          hostNetwork: true
-          containers:
-          - name: kube-apiserver
-            image: registry.k8s.io/kube-apiserver:v1.31.4
-            command:
-            - kube-apiserver""") + args + "\n"
 
 
 KUBEADM_AUDIT = ("--audit-policy-file=/etc/kubernetes/audit/policy.yaml",
@@ -52,7 +34,7 @@ def by_status(findings) -> dict[Status, list[str]]:
 def test_audit_enabled_pass_fail_and_missing_backend():
     inv = inventory_from_yaml(apiserver_pod(*KUBEADM_AUDIT))
     [f] = run_check("logging.audit-log-enabled", inv)
-    assert f.status is Status.PASS and f.resource.name == "kube-apiserver-cp-1"
+    assert f.status is Status.PASS and f.resource.name == "kube-apiserver-cp1"
     [f] = run_check("logging.audit-log-enabled", inventory_from_yaml(apiserver_pod("--authorization-mode=Node,RBAC")))
     assert f.status is Status.FAIL and "--audit-policy-file is not set" in f.message
     [f] = run_check("logging.audit-log-enabled", inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml")))
