@@ -59,3 +59,21 @@ def test_as_of_judges_waiver_expiry_on_that_day(tmp_path):
     assert after.exit_code == 1
     assert json.loads(after.stdout)["waivers"][0]["state"] == "expired"
     assert runner.invoke(app, [*args, "--as-of", "31.12.2026"], input=LATEST).exit_code == 2
+
+
+def test_a_fifo_is_skipped_not_waited_on(tmp_path):
+    """Named pipes and devices are not manifests: reading one could block forever (no writer) or never end."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    good = tmp_path / "pod.yaml"
+    good.write_text(LATEST)
+    proc = subprocess.run([sys.executable, "-c", "from nis2kube.cli.main import run; run()", "scan", str(fifo),
+                           str(good), "-o", "json", "--checks", "images.*"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "not a regular file" in proc.stderr
+    assert json.loads(proc.stdout)["summary"]["objects"] == 1

@@ -9,6 +9,7 @@ installed) is evidence, kept in `inv.served_kinds`, not an error.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -386,6 +387,8 @@ def _snapshot_header(path: str) -> dict | None:
     import json
 
     marker = f'"{SNAPSHOT_KEY}"'
+    if path == "-" or not os.path.isfile(path):
+        return None  # stdin is consumed already; FIFOs and devices would block or never end
     try:
         with open(path, "rb") as fh:
             head = fh.read(MAX_HEADER_BYTES)
