@@ -173,10 +173,12 @@ def test_no_secrets_mode_by_default_and_metadata_mode_as_a_component():
     base = render()
     args = _containers(next(o for o in base if o["kind"] == "CronJob"))[0]["args"]
     assert args[0] == "scan" and "--no-secrets" in args
+    assert {"--exit-zero", "--metrics"} <= set(args)  # a failed Job means a failed scan; findings go to metrics
     assert not any("secrets" in rule["resources"] for o in base if o["kind"] == "ClusterRole" for rule in o["rules"])
     opted = render(("secret-metadata",))
     args = _containers(next(o for o in opted if o["kind"] == "CronJob"))[0]["args"]
     assert args[0] == "scan" and "--no-secrets" not in args
+    assert {"--exit-zero", "--metrics"} <= set(args)
     assert _rules(opted, "nis2kube-scanner-secret-metadata") == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
 

@@ -21,6 +21,10 @@ def test_stdin_json_output_and_fail_on(tmp_path):
     assert report["summary"]["blocking"] >= 1
     ok = runner.invoke(app, ["scan", "-", "-o", "json", "--checks", "images.*", "--fail-on", "critical"], input=LATEST)
     assert ok.exit_code == 0
+    zero = runner.invoke(app, ["scan", "-", "-o", "json", "--checks", "images.*", "--fail-on", "medium", "--exit-zero"],
+                         input=LATEST)  # fmt: skip
+    assert zero.exit_code == 0 and json.loads(zero.stdout)["summary"]["blocking"] >= 1
+    assert runner.invoke(app, ["scan", "-", "--exit-zero"], input="kind: [").exit_code == 2
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -29,6 +33,9 @@ def test_usage_errors_exit_2(tmp_path):
     assert runner.invoke(app, ["scan", "-", "-o", "pdfx"], input=LATEST).exit_code == 2
     assert runner.invoke(app, ["scan", "-", "--fail-on", "urgent"], input=LATEST).exit_code == 2
     assert runner.invoke(app, ["scan", "-", "--checks", "nope.*"], input=LATEST).exit_code == 2
+    missing = str(tmp_path / "no" / "such" / "folder")
+    assert runner.invoke(app, ["scan", "-", "--out", missing + "/r.json"], input=LATEST).exit_code == 2
+    assert runner.invoke(app, ["scan", "-", "--metrics", missing + "/m.prom"], input=LATEST).exit_code == 2
 
 
 def test_out_file_and_example_config_is_found(tmp_path):

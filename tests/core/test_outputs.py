@@ -75,3 +75,45 @@ def test_junit_is_well_formed_xml_with_failures_and_skips():
 def test_table_text_mentions_measures_and_fixes():
     text = render(_result(), "table")
     assert "NIS2 measures" in text and "art21.2.d" in text and "images.approved-registry" in text
+
+
+def _parse_metrics(text: str) -> dict[str, list]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def test_metrics_agree_with_the_json_report(tmp_path):
+    """`scan --metrics` on the example: the Prometheus reference parser reads it, and every number matches -o json."""
+    from typer.testing import CliRunner
+
+    from conftest import EXAMPLE
+    from nis2kube.cli.main import app
+
+    prom = tmp_path / "nis2kube.prom"
+    run = CliRunner().invoke(app, ["scan", str(EXAMPLE), "-o", "json", "--metrics", str(prom)])
+    assert run.exit_code == 1, run.output
+    report = json.loads(run.stdout)
+    families = _parse_metrics(prom.read_text())
+    [score] = families["nis2kube_scan_score"]
+    assert score.value == report["summary"]["score"]
+    [blocking] = families["nis2kube_scan_blocking_findings"]
+    assert blocking.value == report["summary"]["blocking"]
+    per_status: dict[str, float] = {}
+    for sample in families["nis2kube_scan_findings"]:
+        per_status[sample.labels["status"]] = per_status.get(sample.labels["status"], 0) + sample.value
+    assert per_status == report["summary"]["findings"]
+    failing = sum(s.value for s in families["nis2kube_check_failures"])
+    assert failing == report["summary"]["findings"]["fail"]
+    assert {s.labels["measure"]: s.labels["status"] for s in families["nis2kube_measure_status"]} == \
+        {m["id"]: m["status"] for m in report["measures"]}
+    assert len(families["nis2kube_check_failures"]) == report["summary"]["checks"]
+
+
+def test_metrics_label_values_are_escaped():
+    from nis2kube.report.metrics import render_metrics
+
+    result = _result()
+    result.inventory.source.cluster = 'plant "A"\\hall\n2'
+    [info] = _parse_metrics(render_metrics(result))["nis2kube_scan_info"]
+    assert info.labels["cluster"] == 'plant "A"\\hall\n2'

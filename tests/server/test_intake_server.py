@@ -167,15 +167,21 @@ def test_settings_require_a_credential():
         ServerSettings()
 
 
-def test_harden_alert_rules_use_only_metrics_the_server_exports(client, store):
-    """The PrometheusRule `nis2kube harden` writes must alert on series this server really serves."""
+def test_harden_alert_rules_use_only_metrics_that_exist(client, store):
+    """The PrometheusRule `nis2kube harden` writes must alert on series this server or `scan --metrics` emits."""
+    from conftest import EXAMPLE, inventory_from_yaml
+    from nis2kube.checks.registry import ScanContext
+    from nis2kube.config import Config
+    from nis2kube.engine import run_checks
     from nis2kube.harden.alerting import rule_groups
+    from nis2kube.report.metrics import render_metrics
 
     client.post("/webhooks/falco", json=SHELL, headers=AUTH)
     inc_id = store.list_reportable()[0].id
     store.append(inc_id, "triaged", "ciso", {"decision": "significant", "aware_at": utcnow().isoformat()})
-    exported = {line.split("{")[0].split(" ")[0] for line in client.get("/metrics", headers=AUTH).text.splitlines()
-                if line and not line.startswith("#")}
+    scan = run_checks(ScanContext(inventory_from_yaml((EXAMPLE / "50-mes.yaml").read_text()), Config()))
+    text = client.get("/metrics", headers=AUTH).text + render_metrics(scan)
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
     used = {name for group in rule_groups() for rule in group["rules"]
             for name in re.findall(r"\bnis2kube_[a-z_]+", rule["expr"])}
     assert used and used <= exported, used - exported

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 
 import typer
 from rich.console import Console
@@ -24,9 +27,40 @@ def write_output(content: str | bytes, path: str | None) -> None:
     if not data.endswith(b"\n"):
         data += b"\n"
     if path and path != "-":
-        with open(path, "wb") as fh:
-            fh.write(data)
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise fail_usage(f"cannot write {path}: {exc.strerror or exc}") from None
     else:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+
+
+def write_atomically(text: str, path: str) -> None:
+    """Write a file that another process may read at any moment (a textfile collector): a temporary file
+    beside it, then a rename, so readers see the old content or the new, never half of it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nis2kube-", dir=folder)
+    except OSError as exc:
+        raise fail_usage(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def check_writable(*paths: str | None) -> None:
+    """Refuse an output path whose folder does not exist or cannot be written, before the long work starts."""
+    for path in paths:
+        if path and path != "-":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise fail_usage(f"cannot write {path}: {folder} is not a writable directory")

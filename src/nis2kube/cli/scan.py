@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nis2kube import heap
-from nis2kube.cli.common import err_console, fail_usage, write_output
+from nis2kube.cli.common import check_writable, err_console, fail_usage, write_atomically, write_output
 from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
 from nis2kube.findings import Severity
 
@@ -22,9 +22,11 @@ EPILOG = """
 * `helm template plant ./chart | nis2kube scan - -o sarif > nis2kube.sarif`
 * `nis2kube scan ./manifests -o junit --fail-on critical --out report.xml`
 * `nis2kube scan ./manifests --checks 'pss.*' --skip pss.restricted.seccomp`
+* `nis2kube scan plant-1.json --as-of 2026-11-22` - a snapshot judged on the day it was taken
+* `nis2kube scan --exit-zero -o json --out /reports/r.json --metrics /reports/nis2kube.prom` - as the CronJob runs
 
 Exit codes: 0 nothing at/above --fail-on, 1 findings at/above it, 2 usage or input error
-(including: nothing could be read).
+(including: nothing could be read); --exit-zero turns 1 into 0.
 """
 
 
@@ -37,6 +39,12 @@ def scan(
         help="Files or directories (.yaml/.yml/.json, recursive), or '-' for stdin.", show_default=False)] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="table, json, sarif or junit.")] = "table",
     out: Annotated[str | None, typer.Option("--out", help="Write the report to this file instead of stdout.")] = None,
+    exit_zero: Annotated[bool, typer.Option(
+        "--exit-zero", help="Exit 0 even with findings at/above --fail-on (2 still means the scan could not run): "
+        "for CronJobs, where a failed Job should mean a failed scan, not a finding.")] = False,
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", help="Also write Prometheus metrics (score, findings, failing checks, measure status) to this "
+        "file, e.g. for node-exporter's textfile collector (*.prom).")] = None,
     fail_on: Annotated[str | None, typer.Option(
         "--fail-on", help="Exit 1 when a failure at/above this severity exists (info..critical). Default: high, "
         "or fail_on from the config.")] = None,
@@ -104,6 +112,7 @@ def scan(
 
     if output not in FORMATS:
         raise fail_usage(f"unknown output format {output!r}; choose from {', '.join(FORMATS)}")
+    check_writable(out, metrics)
     live = not paths or bool(kubeconfig or context)
     if paths and live:
         raise fail_usage("give either PATHs to scan offline or --context/--kubeconfig to scan a live cluster")
@@ -150,13 +159,17 @@ def scan(
             err_console.print(
                 f"[yellow]warning:[/] waiver for {waiver['check']} owned by {waiver['owner']} expired on "
                 f"{waiver['expires']}; it no longer applies", markup=True, soft_wrap=True)
+    if metrics:
+        from nis2kube.report.metrics import render_metrics
+
+        write_atomically(render_metrics(result), metrics)
     if output == "table" and not out:
         from nis2kube.report.table import print_table
 
         print_table(result, show_passes=show_passes)
     else:
         write_output(render(result, output), out)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(0 if exit_zero else result.exit_code)
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -1,11 +1,11 @@
 """PrometheusRules that turn the signals NIS2 cares about into pages.
 
 Denied API requests (credential stuffing, a compromised token probing RBAC), critical Falco events, Art. 23
-report deadlines from `nis2kube serve`'s /metrics, and failed or missing scans of the `deploy/` CronJob from
-kube-state-metrics. Every metric used here is one that exists: the server's names are tested against its
-/metrics output. Placed in the namespace
-where Prometheus runs, with the `release`-style labels of the existing PrometheusRules copied, so the
-Prometheus ruleSelector that already picks those up picks these up too.
+report deadlines from `nis2kube serve`'s /metrics, failed or missing scans of the `deploy/` CronJob from
+kube-state-metrics, and blocking findings and score drops from the scan's metrics file. Every nis2kube metric
+used here is one that exists: the names are tested against serve's /metrics and `scan --metrics` output.
+Placed in the namespace where Prometheus runs, with the `release`-style labels of the existing PrometheusRules
+copied, so the Prometheus ruleSelector that already picks those up picks these up too.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from nis2kube.harden.context import HardenContext, meta
 # `nis2kube serve` /metrics: {incident, report} -> seconds until the next unmet Art. 23 report (negative: overdue).
 NEXT_DEADLINE = "nis2kube_incident_next_deadline_seconds"
 FALCO_EVENTS = "falcosecurity_falcosidekick_falco_events_total"
+# `nis2kube scan --metrics FILE` (the CronJob's nis2kube.prom, collected by a textfile collector or Pushgateway).
+BLOCKING = "nis2kube_scan_blocking_findings"
+SCORE = "nis2kube_scan_score"
 # kube-state-metrics, for the scan CronJob of deploy/ (namespace nis2kube, CronJob nis2kube-scan).
 SCAN_JOBS = 'namespace="nis2kube", job_name=~"nis2kube-scan-.*"'
 SCAN_CRONJOB = 'namespace="nis2kube", cronjob="nis2kube-scan"'
@@ -64,6 +67,12 @@ def rule_groups() -> list[dict]:
                    f"time() - kube_cronjob_status_last_successful_time{{{SCAN_CRONJOB}}} > 26 * 3600", "", "warning",
                    "No successful nis2kube scan for more than a day",
                    "Continuous monitoring of the Art. 21 measures has stopped."),
+            _alert("NIS2BlockingFindings", f"{BLOCKING} > 0", "", "warning",
+                   "nis2kube: {{ $value }} findings at or above the scan's --fail-on severity",
+                   "`nis2kube scan` (or the JSON report on the reports volume) lists them with their fixes."),
+            _alert("NIS2ComplianceScoreDrop", f"{SCORE} < ({SCORE} offset 1d) - 5", "", "warning",
+                   "NIS2 compliance score dropped by more than 5 points in a day",
+                   "A change made the cluster less compliant; `nis2kube scan` lists the new failures."),
         ]},
     ]
 
@@ -97,7 +106,8 @@ def generate(ctx: HardenContext) -> Area:
                                    f"PrometheusRule in `{namespace}`: API denials, Falco, Art. 23 deadlines, scans.",
                                    [rule]))
     area.notes.append(
-        "The deadline alerts need Prometheus to scrape `nis2kube serve` (/metrics), the scan alerts "
-        "kube-state-metrics and the CronJob of `deploy/`, the Falco alert falcosidekick's metrics. "
+        "The deadline alerts need Prometheus to scrape `nis2kube serve` (/metrics), the scan-job alerts "
+        "kube-state-metrics and the CronJob of `deploy/`, the findings and score alerts the CronJob's "
+        "nis2kube.prom (textfile collector or Pushgateway), the Falco alert falcosidekick's metrics. "
         "Route `severity=critical` to paging in Alertmanager.")
     return area
