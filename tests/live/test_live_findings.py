@@ -150,3 +150,27 @@ def test_cli_usage_errors_exit_2(args, message, cluster, tmp_path):
 def test_offline_scan_of_plain_files_is_unchanged():
     inv = from_paths([str(SOURCES["fixture"][0])])
     assert inv.source.type == "files" and inv.served_kinds is None
+
+
+def test_cli_harden_from_a_live_cluster_writes_the_offline_bundle(tmp_path):
+    """`harden --kubeconfig` reads the cluster with GETs only and writes the same bundle as `harden` on the same
+    objects as files; --verify proves it on the captured objects."""
+    source, config = SOURCES["factory-hall"]
+    loaded = load_paths([str(source)])
+    runner = CliRunner()
+    with FakeApiServer([o for o, _ in loaded.objects]) as api:
+        kubeconfig = api.kubeconfig(str(tmp_path / "kubeconfig"))
+        live = runner.invoke(app, ["harden", "--kubeconfig", kubeconfig, "--config", str(config),
+                                   "-o", str(tmp_path / "live"), "--verify"])  # fmt: skip
+        assert {r.method for r in api.requests} == {"GET"}
+    assert live.exit_code == 0, live.output
+    assert "verify:" in live.output and " 0 new failures" in live.output
+    offline = runner.invoke(app, ["harden", str(source), "--config", str(config), "-o", str(tmp_path / "offline")])
+    assert offline.exit_code == 0, offline.output
+    files = sorted(p.relative_to(tmp_path / "offline") for p in (tmp_path / "offline").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(tmp_path / "live") for p in (tmp_path / "live").rglob("*")
+                                     if p.is_file())  # fmt: skip
+    for rel in files:
+        assert (tmp_path / "live" / rel).read_bytes() == (tmp_path / "offline" / rel).read_bytes(), rel
+    both = runner.invoke(app, ["harden", str(source), "--kubeconfig", kubeconfig, "-o", str(tmp_path / "x")])
+    assert both.exit_code == 2 and "either PATHs" in both.output

@@ -8,11 +8,13 @@ import typer
 
 from nis2kube import heap
 from nis2kube.cli.common import EXIT_FINDINGS, err_console, fail_usage
+from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
 
 EPILOG = """
 **Examples**
 
 * `nis2kube harden examples/factory-hall -o hardening/ --flows examples/factory-hall/flows.yaml --verify`
+* `nis2kube harden --context prod-plant-1 -o hardening/ --verify` - from the live cluster (read-only)
 * `nis2kube harden dump.json -o out/ --only admission,audit --engine vap --kube-version 1.31`
 * `nis2kube harden ./manifests -o out/ --only admission --cosign-key cosign.pub`
 * `nis2kube harden ./manifests -o out/ --keyless-issuer https://token.actions.githubusercontent.com
@@ -29,7 +31,8 @@ def register(app: typer.Typer) -> None:
 
 def harden(
     paths: Annotated[list[str] | None, typer.Argument(
-        help="Files or directories with the cluster's objects, or '-' for stdin.", show_default=False)] = None,
+        help="Files or directories with the cluster's objects, or '-' for stdin; none: the live cluster.",
+        show_default=False)] = None,
     outdir: Annotated[str | None, typer.Option("-o", "--output", help="Directory to write the bundle to.")] = None,
     only: Annotated[str | None, typer.Option(
         "--only", help="Comma-separated areas: netpol,admission,audit,runtime,alerting (default: all).")] = None,
@@ -55,6 +58,20 @@ def harden(
     verify: Annotated[bool, typer.Option(
         "--verify", help="Re-scan the input plus the written bundle; exit 1 unless every claimed finding closes "
         "and nothing new fails.")] = False,
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", help="kubeconfig file(s), like KUBECONFIG; reads the live cluster.",
+        rich_help_panel=LIVE_PANEL)] = None,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="kubeconfig context to read live (default: the current one).",
+        rich_help_panel=LIVE_PANEL)] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "-n", "--namespace", help="Live: only this namespace (cluster-scoped kinds are still read).",
+        rich_help_panel=LIVE_PANEL)] = None,
+    no_secrets: Annotated[bool, typer.Option(
+        "--no-secrets", help="Live: do not list Secrets at all, not even their metadata.",
+        rich_help_panel=LIVE_PANEL)] = False,
+    request_timeout: Annotated[str, typer.Option(
+        "--request-timeout", help="Live: per request, e.g. 30s or 2m.", rich_help_panel=LIVE_PANEL)] = "30s",
 ) -> None:
     """Generate the YAML that closes the findings, validated against the schemas; never applies it."""
     from nis2kube.config import ConfigError, find_config, load_config
@@ -65,8 +82,9 @@ def harden(
     from nis2kube.inventory import from_paths
     from nis2kube.inventory.files import load_paths
 
-    if not paths:
-        raise fail_usage("give at least one file or directory with the cluster's objects (see --help)")
+    live = not paths or bool(kubeconfig or context)
+    if paths and live:
+        raise fail_usage("give either PATHs to read offline or --context/--kubeconfig to read a live cluster")
     if not outdir:
         raise fail_usage("give the output directory with -o OUTDIR")
     areas = tuple(a.strip() for a in (only or ",".join(AREAS)).split(",") if a.strip())
@@ -84,7 +102,11 @@ def harden(
     key_text = _read_key(cosign_key) if cosign_key else None
     flows_path = flows or (cfg.resolve_path(str(cfg.raw["flows"])) if cfg.raw.get("flows") else None)
 
-    inv = from_paths(paths)
+    if live:
+        inv = live_inventory(kubeconfig=kubeconfig, context=context, namespace=namespace, all_namespaces=False,
+                             no_secrets=no_secrets, request_timeout=request_timeout, concurrency=8)
+    else:
+        inv = from_paths(paths)
     for problem in inv.problems:
         err_console.print(f"{problem.level}: {problem}", markup=False, soft_wrap=True, highlight=False)
     if len(inv) == 0:
@@ -117,7 +139,7 @@ def harden(
     for display, why in report.unchecked:
         err_console.print(f"warning: {display}: {why}", markup=False, soft_wrap=True, highlight=False)
     if verify:
-        raise typer.Exit(_verify(paths, outdir, bundle, ctx))
+        raise typer.Exit(_verify(list(inv.all_objects()), outdir, bundle, ctx, live))
 
 
 def _read_key(path: str) -> str:
@@ -131,13 +153,13 @@ def _read_key(path: str) -> str:
     return text.strip()
 
 
-def _verify(paths: list[str], outdir: str, bundle, ctx) -> int:
+def _verify(objects: list[dict], outdir: str, bundle, ctx, live: bool) -> int:
+    """Re-scan the objects read plus the bundle. Live, the before-scan is redone on the captured objects too:
+    both sides then lack the cluster's discovery facts alike (as an offline scan of a snapshot would)."""
     from nis2kube.harden.verify import VerifyError, verify
-    from nis2kube.inventory import from_paths
 
-    objects = list(from_paths(paths).all_objects())
     try:
-        result = verify(objects, outdir, bundle, ctx.config, before=ctx.before, ctx=ctx)
+        result = verify(objects, outdir, bundle, ctx.config, before=None if live else ctx.before, ctx=ctx)
     except VerifyError as exc:
         raise fail_usage(str(exc)) from None
     typer.echo(f"verify: {len(result.closed)} of {len(result.claimed)} claimed findings closed, "
