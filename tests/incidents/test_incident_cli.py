@@ -79,3 +79,24 @@ def test_errors_are_exit_2(cli):
     cli("update", inc_id, code=2)
     cli("update", inc_id, "--aware-at", "tomorrow", code=2)
     cli("evidence", "add", inc_id, "/nonexistent/file", code=2)
+
+
+def test_evidence_is_stored_and_given_back_byte_for_byte(cli, tmp_path):
+    inc_id = cli("open", "Exfiltration from the historian").output.strip()
+    capture = tmp_path / "historian.pcap"
+    capture.write_bytes(bytes(range(256)) * 1000)  # binary: no newline may be added on the way out
+    digest = hashlib.sha256(capture.read_bytes()).hexdigest()
+    assert "stored" in cli("evidence", "add", inc_id, str(capture), "--description", "tcpdump 11:50").output
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    assert "hash only" in cli("evidence", "add", inc_id, str(image), "--hash-only").output
+    for ref in ("historian.pcap", digest[:12], digest.upper()):
+        back = tmp_path / f"back-{ref[:8]}.pcap"
+        cli("evidence", "get", inc_id, ref, "-o", str(back))
+        assert back.read_bytes() == capture.read_bytes()
+    assert "recorded by hash only" in cli("evidence", "get", inc_id, "disk.img", "-o", str(tmp_path / "x"),
+                                          code=2).output  # fmt: skip
+    assert "names no evidence" in cli("evidence", "get", inc_id, "nope.pcap", "-o", str(tmp_path / "y"),
+                                      code=2).output  # fmt: skip
+    other = cli("open", "another incident").output.strip()
+    cli("evidence", "get", other, digest, "-o", str(tmp_path / "z"), code=2)  # evidence is per incident

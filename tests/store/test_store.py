@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from nis2kube.incidents.intake import parse_falco
 from nis2kube.incidents.model import IncidentError, Status
-from nis2kube.store import NotFound, Store
+from nis2kube.store import NotFound, Store, StoreError
 
 pg_server, pg_url, db_url = pg_fixtures.pg_server, pg_fixtures.pg_url, pg_fixtures.db_url
 SHA = "12" * 32
@@ -136,3 +136,49 @@ def test_migrations_are_idempotent_and_listing(db_url):
     assert {i.title for i in b.list(include_closed=True)} == {"open one", "closed one"}
     a.close()
     b.close()
+
+
+def test_evidence_bytes_are_kept_once_checked_and_append_only(store):
+    import hashlib
+
+    inc = store.create("alice", {"title": "Exfiltration from historian"})
+    pcap = bytes(range(256)) * 4096  # 1 MiB of every byte value: binary-safe on both backends
+    digest = hashlib.sha256(pcap).hexdigest()
+    store.add_evidence(inc.id, "alice", "historian.pcap", pcap, digest, len(pcap), "capture 11:50-12:40")
+    store.add_evidence(inc.id, "bob", "historian-copy.pcap", pcap, digest, len(pcap))  # same bytes: one row
+    store.add_evidence(inc.id, "bob", "disk.img", None, "ab" * 32, 10 << 30, "kept in the forensic store")
+    evidence = store.get(inc.id).evidence
+    assert [(e["name"], e.get("stored", False)) for e in evidence] == [
+        ("historian.pcap", True), ("historian-copy.pcap", True), ("disk.img", False)]
+    assert store.evidence_content(digest) == pcap
+    with pytest.raises(NotFound):
+        store.evidence_content("ab" * 32)
+    with pytest.raises(StoreError, match="does not match"):
+        store.add_evidence(inc.id, "mallory", "fake.pcap", b"other bytes", digest, 11)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM evidence_blobs")).scalar() == 1
+    for statement in ("UPDATE evidence_blobs SET size = 0", "DELETE FROM evidence_blobs"):
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert store.verify() == []
+
+
+def test_verify_detects_altered_or_missing_evidence(tmp_path):
+    import hashlib
+
+    store = Store(f"sqlite:///{tmp_path / 'e.db'}")
+    inc = store.create("alice", {"title": "x"})
+    content = b"falco events\n"
+    digest = hashlib.sha256(content).hexdigest()
+    store.add_evidence(inc.id, "alice", "falco.jsonl", content, digest, len(content))
+    with store.engine.begin() as conn:  # an attacker with file access drops the guard and edits the bytes
+        conn.execute(text("DROP TRIGGER evidence_blobs_no_update"))
+        conn.execute(text("UPDATE evidence_blobs SET content = X'00'"))
+    assert store.verify() == [f"evidence {digest}: stored content does not match its SHA-256"]
+    with pytest.raises(StoreError, match="corrupted"):
+        store.evidence_content(digest)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER evidence_blobs_no_delete"))
+        conn.execute(text("DELETE FROM evidence_blobs"))
+    assert store.verify() == [f"{inc.id}: event 2 names stored evidence {digest} that the database does not hold"]
+    store.close()

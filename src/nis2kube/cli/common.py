@@ -24,8 +24,11 @@ def fail_usage(message: str) -> typer.Exit:
 def write_output(content: str | bytes, path: str | None) -> None:
     """Write a report (text, or UTF-8 bytes) to a file, or to stdout when no path is given; ends it with a newline."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    if not data.endswith(b"\n"):
-        data += b"\n"
+    write_raw(data if data.endswith(b"\n") else data + b"\n", path)
+
+
+def write_raw(data: bytes, path: str | None) -> None:
+    """Write bytes as they are to a file, or to stdout for None or '-'; an unwritable path is a clean exit 2."""
     if path and path != "-":
         try:
             with open(path, "wb") as fh:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nis2kube.cli.common import err_console, fail_usage
+from nis2kube.cli.common import err_console, fail_usage, write_raw
 
 EPILOG = """
 **Examples**
@@ -28,11 +28,12 @@ EPILOG = """
 app = typer.Typer(help="NIS2 Art. 23 incidents: clocks, triage, report drafts, submissions.", epilog=EPILOG,
                   no_args_is_help=True, rich_markup_mode="markdown")
 timeline_app = typer.Typer(help="The incident's timeline.", no_args_is_help=True)
-evidence_app = typer.Typer(help="Evidence attachments (recorded with their SHA-256).", no_args_is_help=True)
+evidence_app = typer.Typer(help="Evidence attachments, stored with their SHA-256.", no_args_is_help=True)
 app.add_typer(timeline_app, name="timeline")
 app.add_typer(evidence_app, name="evidence")
 
 REPORT_KINDS = ("early-warning", "notification", "intermediate", "final", "progress")
+MAX_EVIDENCE_BYTES = 64 * 1024 * 1024  # larger files stay in the evidence store; --hash-only records them
 
 Db = Annotated[str | None, typer.Option("--db", envvar="NIS2KUBE_DB", help=(
     "Database URL: sqlite:///path.db or postgresql://user@host/db. Default: "
@@ -324,19 +325,53 @@ def timeline_add(
 def evidence_add(
     incident_id: IncidentId, path: Annotated[str, typer.Argument(help="The evidence file.")],
     description: Annotated[str | None, typer.Option(help="What it shows.")] = None,
+    hash_only: Annotated[bool, typer.Option(
+        "--hash-only", help="Record only name, size and SHA-256 (the file stays where you keep it, e.g. a pcap "
+        f"over {MAX_EVIDENCE_BYTES >> 20} MiB or personal data).")] = False,
     db: Db = None, config: ConfigOpt = None, actor: Actor = None,
 ) -> None:
-    """Record an evidence file by SHA-256 (the file itself stays where you keep evidence)."""
+    """Attach an evidence file: its bytes are kept in the incident database with their SHA-256."""
     with _errors():
-        digest, size = hashlib.sha256(), 0
+        digest, size, chunks = hashlib.sha256(), 0, []
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
                 size += len(chunk)
+                if not hash_only:
+                    if size > MAX_EVIDENCE_BYTES:
+                        raise fail_usage(f"{path}: over {MAX_EVIDENCE_BYTES >> 20} MiB; keep it in your evidence "
+                                         "store and record it with --hash-only")
+                    chunks.append(chunk)
         store, _ = _ctx(db, config)
-        inc = store.append(incident_id, "evidence", _actor(actor), _fields(
-            name=os.path.basename(path), sha256=digest.hexdigest(), size=size, description=description))
-    typer.echo(f"{inc.id}: evidence {os.path.basename(path)} sha256 {digest.hexdigest()}")
+        inc = store.add_evidence(incident_id, _actor(actor), os.path.basename(path),
+                                 None if hash_only else b"".join(chunks), digest.hexdigest(), size, description)
+    kept = "recorded (hash only)" if hash_only else "stored"
+    typer.echo(f"{inc.id}: evidence {os.path.basename(path)} {kept}, sha256 {digest.hexdigest()}")
+
+
+@evidence_app.command("get")
+def evidence_get(
+    incident_id: IncidentId,
+    ref: Annotated[str, typer.Argument(help="The evidence's SHA-256 (or a unique prefix) or its file name.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Write it to this file ('-' = stdout).")],
+    db: Db = None, config: ConfigOpt = None,
+) -> None:
+    """Write a stored evidence file back out, checked against its SHA-256."""
+    with _errors():
+        store, _ = _ctx(db, config)
+        inc = store.get(incident_id)
+        matches = [e for e in inc.evidence if e["name"] == ref or e["sha256"].startswith(ref.lower())]
+        if len({e["sha256"] for e in matches}) != 1:
+            listed = ", ".join(f"{e['name']} ({e['sha256'][:12]})" for e in inc.evidence) or "none"
+            raise fail_usage(f"{ref!r} names {'no' if not matches else 'more than one'} evidence of {inc.id}; "
+                             f"its evidence: {listed}")
+        item = matches[-1]
+        if not item.get("stored"):
+            raise fail_usage(f"{item['name']} was recorded by hash only; its bytes are not in the database")
+        content = store.evidence_content(item["sha256"])
+        write_raw(content, out)
+    if out != "-":
+        typer.echo(f"{inc.id}: wrote {item['name']} ({len(content):,} bytes, sha256 verified) to {out}")
 
 
 def _kind(kind: str):

@@ -240,7 +240,7 @@ class Incident:
             raise IncidentError("evidence needs its SHA-256")
         self.evidence.append({"name": d.get("name", ""), "sha256": d["sha256"], "size": d.get("size"),
                               "description": d.get("description", ""), "added_at": iso(event.at),
-                              "by": event.actor})
+                              "by": event.actor, **({"stored": True} if d.get("stored") else {})})
 
     def _on_alert(self, event: Event) -> None:
         # A noisy rule can send thousands of alerts into one incident: the record keeps a count, the first

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from nis2kube.incidents.model import Event, Incident, IncidentError, fold, iso, utcnow
-from nis2kube.store.schema import alerts, incident_events, incidents
+from nis2kube.store.schema import alerts, evidence_blobs, incident_events, incidents
 
 GENESIS = "0" * 64
 ENV_DB = "NIS2KUBE_DB"
@@ -161,6 +161,34 @@ class Store:
             current, head = self._load(conn, incident_id, for_update=True)
             return self._append(conn, current, head, type_, actor, data, at or utcnow())[0]
 
+    def add_evidence(self, incident_id: str, actor: str, name: str, content: bytes | None, sha256: str, size: int,
+                     description: str | None = None) -> Incident:
+        """Record an evidence file. With `content`, its bytes are kept (once per SHA-256) in the same transaction
+        as the event, so the record never names evidence the database does not hold."""
+        if content is not None and hashlib.sha256(content).hexdigest() != sha256:
+            raise StoreError(f"evidence {name}: content does not match its SHA-256")
+        data = {"name": name, "sha256": sha256, "size": size, "stored": content is not None}
+        if description:
+            data["description"] = description
+        with self._locked(), self.engine.begin() as conn:
+            current, head = self._load(conn, incident_id, for_update=True)
+            if content is not None and conn.execute(
+                    select(evidence_blobs.c.sha256).where(evidence_blobs.c.sha256 == sha256)).first() is None:
+                conn.execute(evidence_blobs.insert().values(sha256=sha256, size=len(content), content=content,
+                                                            stored_at=utcnow()))
+            return self._append(conn, current, head, "evidence", actor, data, utcnow())[0]
+
+    def evidence_content(self, sha256: str) -> bytes:
+        """The stored bytes of an evidence file, checked against their SHA-256 before they are handed out."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(evidence_blobs.c.content).where(evidence_blobs.c.sha256 == sha256)).first()
+        if row is None:
+            raise NotFound(f"no stored evidence with sha256 {sha256}")
+        content = bytes(row.content)
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise StoreError(f"stored evidence {sha256} is corrupted: its content no longer has that SHA-256")
+        return content
+
     def _locked_select(self, query):
         """Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the database write lock."""
         return query if self.is_sqlite else query.with_for_update()
@@ -273,7 +301,8 @@ class Store:
             return int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())
 
     def verify(self) -> list[str]:
-        """Consistency problems: broken hash chains, seq gaps, projections that differ from the fold."""
+        """Consistency problems: broken hash chains, seq gaps, projections that differ from the fold, evidence
+        content that is missing or no longer matches its hash."""
         problems: list[str] = []
         with self.engine.connect() as conn:
             rows = conn.execute(select(incident_events).order_by(incident_events.c.incident_id,
@@ -306,6 +335,16 @@ class Store:
             elif orjson.loads(stored[0]) != orjson.loads(orjson.dumps(state.to_dict())) or stored[1] != prev:
                 problems.append(f"{incident_id}: projection differs from the replayed events")
         problems.extend(f"{i}: projection row without events" for i in projections)
+        with self.engine.connect() as conn:
+            held = set()
+            for blob in conn.execute(select(evidence_blobs.c.sha256, evidence_blobs.c.content)):
+                held.add(blob.sha256)
+                if hashlib.sha256(bytes(blob.content)).hexdigest() != blob.sha256:
+                    problems.append(f"evidence {blob.sha256}: stored content does not match its SHA-256")
+        for r in rows:
+            if r.type == "evidence" and (d := orjson.loads(r.data)).get("stored") and d.get("sha256") not in held:
+                problems.append(f"{r.incident_id}: event {r.seq} names stored evidence {d.get('sha256')} "
+                                "that the database does not hold")
         return problems
 
 

@@ -1,4 +1,5 @@
-"""Tables. `incident_events` and `alerts` are append-only (database triggers refuse UPDATE and DELETE);
+"""Tables. `incident_events`, `alerts` and `evidence_blobs` are append-only (database triggers refuse UPDATE and
+DELETE);
 `incidents` is a projection of the events, kept in the same transaction, for fast listing and dedup.
 """
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -82,4 +84,12 @@ alerts = Table(
     Column("workload", String(512), nullable=False),
     Column("incident_id", String(64)),
     Column("record", Text, nullable=False),
+)
+
+evidence_blobs = Table(
+    "evidence_blobs", metadata,
+    Column("sha256", String(64), primary_key=True),  # content-addressed: one row per distinct file
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
 )
