@@ -87,11 +87,17 @@ def _finding_sections(title: str, findings: list[Finding], show_passes: bool):
             "\n", (f"{label:<8}", _SEVERITY_STYLE.get(first.severity.value, "")), " ", (check_id, "bold"),
             f"  ({len(items)})  ", (", ".join(first.measures[:3]), "dim"),
         )
+        lines = Text()  # one renderable per check: printing 36k single lines one by one took seconds
         for f in items:
             resource = f.resource.display if f.resource else "(cluster)"
             if f.container:
                 resource += f" [{f.container}]"
             mark = "✗" if f.status is Status.FAIL else "·"
-            yield Text.assemble(f"  {mark} ", (resource, "cyan"), f": {f.message}")
+            lines.append(f"  {mark} ")
+            lines.append(resource, "cyan")
+            lines.append(f": {f.message}\n")
         if first.status is Status.FAIL:
-            yield Text(f"    fix: {first.remediation}", "dim")
+            lines.append(f"    fix: {first.remediation}", "dim")
+        else:
+            lines.rstrip()
+        yield lines
