@@ -14,7 +14,7 @@ from nis2kube.cli.main import app
 from nis2kube.config import config_from_dict, load_config
 from nis2kube.harden import audit
 from nis2kube.harden.bundle import BundleError, write_bundle
-from nis2kube.harden.context import HardenContext, HardenOptions
+from nis2kube.harden.context import AREAS, HardenContext, HardenOptions
 from nis2kube.harden.generate import build
 from nis2kube.harden.validate import Report, Validator, VersionError, resolve_version
 from nis2kube.harden.verify import read_bundle, verify
@@ -223,6 +223,81 @@ def test_prometheusrule_validates_against_its_crd() -> None:
     Validator(None, [crd]).validate(rule, "bad", bad)
     assert any("for" in e and "does not match" in e for e in bad.errors)
     assert any("severity: unknown field" in e for e in bad.errors)
+
+
+COSIGN_KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+KEYLESS = {"keyless_issuer": "https://token.actions.githubusercontent.com",
+           "keyless_subject": "https://github.com/plant/*"}
+
+
+@pytest.fixture(scope="module")
+def kyverno_crd() -> dict:
+    """Kyverno's ClusterPolicy CRD (schema from the CRDs catalog, strict: additionalProperties false)."""
+    return yaml.safe_load((CRDS / "kyverno.io_clusterpolicies.yaml").read_text())
+
+
+@pytest.mark.parametrize(("signing", "attestor"), [({"cosign_key": COSIGN_KEY}, "keys"), (KEYLESS, "keyless")],
+                         ids=["cosign-key", "keyless"])
+def test_example_kyverno_policies_validate_against_the_kyverno_crd(
+        tmp_path: pathlib.Path, kyverno_crd: dict, signing: dict, attestor: str) -> None:
+    # the whole bundle, so a ClusterPolicy from any generator is covered (netpol only when flows.yaml is there)
+    only = AREAS if (EXAMPLE / "flows.yaml").is_file() else tuple(a for a in AREAS if a != "netpol")
+    flows = str(EXAMPLE / "flows.yaml") if "netpol" in only else None
+    ctx = HardenContext(from_paths([str(EXAMPLE)]), load_config(str(EXAMPLE / "nis2kube.yaml")),
+                        HardenOptions(only=only, flows=flows, **signing))
+    prometheus = yaml.safe_load((CRDS / "monitoring.coreos.com_prometheusrules.yaml").read_text())
+    bundle, report = build(ctx, crds=[kyverno_crd, prometheus], scan=False)
+    assert report.ok, report.errors
+    assert not report.unchecked, report.unchecked
+    policies = _objects(bundle, "ClusterPolicy")
+    names = {p["metadata"]["name"] for p in policies}
+    assert names == {"nis2-require-non-root", "nis2-restrict-image-registries", "nis2-require-resource-limits",
+                     "nis2-disallow-privileged-host-access", "nis2-verify-image-signatures"}
+    sources = {display.rpartition(": ClusterPolicy/")[2]: source for display, source in report.checked
+               if ": ClusterPolicy/" in display}
+    assert sources == dict.fromkeys(names, "--crd clusterpolicies.kyverno.io")
+    verify_rule = next(p for p in policies if p["metadata"]["name"] == "nis2-verify-image-signatures")
+    entries = verify_rule["spec"]["rules"][0]["verifyImages"][0]["attestors"][0]["entries"]
+    assert [set(e) for e in entries] == [{attestor}]
+    # the end state of the rollout (Enforce overlay applied) is valid too
+    write_bundle(bundle, str(tmp_path))
+    objects, _ = read_bundle(str(tmp_path))
+    enforced = [o for o in objects if o["kind"] == "ClusterPolicy"]
+    assert {o["spec"]["validationFailureAction"] for o in enforced} == {"Enforce"}
+    after = Report()
+    validator = Validator(None, [kyverno_crd])
+    for policy in enforced:
+        validator.validate(policy, policy["metadata"]["name"], after)
+    assert after.ok and len(after.checked) == len(names), after.errors
+
+
+def test_kyverno_crd_rejects_misspelled_fields_and_bad_enum_values(kyverno_crd: dict) -> None:
+    bundle, report = build(_ctx(only=("admission",), cosign_key=COSIGN_KEY), crds=[kyverno_crd], scan=False)
+    assert report.ok, report.errors
+    policy = next(p for p in _objects(bundle, "ClusterPolicy")
+                  if p["metadata"]["name"] == "nis2-verify-image-signatures")
+    validator = Validator(None, [kyverno_crd])
+
+    def errors(change) -> list[str]:
+        bad = copy.deepcopy(policy)
+        change(bad)
+        out = Report()
+        validator.validate(bad, "bad", out)
+        return out.errors
+
+    assert errors(lambda p: None) == []
+    typo = errors(lambda p: p["spec"].update(validationFailureActon=p["spec"].pop("validationFailureAction")))
+    assert "bad: spec.validationFailureActon: unknown field" in typo
+    assert any("'validationFailureActon' was unexpected" in e for e in typo)
+    enum = errors(lambda p: p["spec"].update(validationFailureAction="Deny"))
+    assert enum == ["bad: spec.validationFailureAction: 'Deny' is not one of ['audit', 'enforce', 'Audit', 'Enforce']"]
+
+    def keys(p: dict) -> dict:
+        return p["spec"]["rules"][0]["verifyImages"][0]["attestors"][0]["entries"][0]["keys"]
+
+    deep = errors(lambda p: keys(p).update(publicKey=keys(p).pop("publicKeys")))
+    assert "bad: spec.rules[0].verifyImages[0].attestors[0].entries[0].keys.publicKey: unknown field" in deep
+    assert any("'url' is a required property" in e for e in errors(lambda p: keys(p)["rekor"].pop("url")))
 
 
 # ---- validation ---------------------------------------------------------------------------------------------
