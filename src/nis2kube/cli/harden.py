@@ -8,7 +8,14 @@ import typer
 
 from nis2kube import heap
 from nis2kube.cli.common import EXIT_FINDINGS, err_console, fail_usage
-from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
+from nis2kube.cli.snapshot import (
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    NoSecretsOpt,
+    RequestTimeoutOpt,
+    live_inventory,
+)
 
 EPILOG = """
 **Examples**
@@ -58,20 +65,11 @@ def harden(
     verify: Annotated[bool, typer.Option(
         "--verify", help="Re-scan the input plus the written bundle; exit 1 unless every claimed finding closes "
         "and nothing new fails.")] = False,
-    kubeconfig: Annotated[str | None, typer.Option(
-        "--kubeconfig", help="kubeconfig file(s), like KUBECONFIG; reads the live cluster.",
-        rich_help_panel=LIVE_PANEL)] = None,
-    context: Annotated[str | None, typer.Option(
-        "--context", help="kubeconfig context to read live (default: the current one).",
-        rich_help_panel=LIVE_PANEL)] = None,
-    namespace: Annotated[str | None, typer.Option(
-        "-n", "--namespace", help="Live: only this namespace (cluster-scoped kinds are still read).",
-        rich_help_panel=LIVE_PANEL)] = None,
-    no_secrets: Annotated[bool, typer.Option(
-        "--no-secrets", help="Live: do not list Secrets at all, not even their metadata.",
-        rich_help_panel=LIVE_PANEL)] = False,
-    request_timeout: Annotated[str, typer.Option(
-        "--request-timeout", help="Live: per request, e.g. 30s or 2m.", rich_help_panel=LIVE_PANEL)] = "30s",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    no_secrets: NoSecretsOpt = False,
+    request_timeout: RequestTimeoutOpt = "30s",
 ) -> None:
     """Generate the YAML that closes the findings, validated against the schemas; never applies it."""
     from nis2kube.config import ConfigError, find_config, load_config

@@ -9,7 +9,16 @@ import typer
 
 from nis2kube import heap
 from nis2kube.cli.common import check_writable, err_console, fail_usage, write_atomically, write_output
-from nis2kube.cli.snapshot import LIVE_PANEL, live_inventory
+from nis2kube.cli.snapshot import (
+    AllNamespacesOpt,
+    ConcurrencyOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    NoSecretsOpt,
+    RequestTimeoutOpt,
+    live_inventory,
+)
 from nis2kube.findings import Severity
 
 EPILOG = """
@@ -82,24 +91,13 @@ def scan(
     evidence: Annotated[str | None, typer.Option(
         "--evidence", help="YAML file attesting what no cluster object shows (pen test date, runbook, "
         "on-call, CSIRT contact, backups, log retention).", rich_help_panel="Evidence beside the objects")] = None,
-    kubeconfig: Annotated[str | None, typer.Option(
-        "--kubeconfig", help="kubeconfig file(s), like KUBECONFIG; scans the live cluster.",
-        rich_help_panel=LIVE_PANEL)] = None,
-    context: Annotated[str | None, typer.Option(
-        "--context", help="kubeconfig context to scan live (default: the current one).",
-        rich_help_panel=LIVE_PANEL)] = None,
-    namespace: Annotated[str | None, typer.Option(
-        "-n", "--namespace", help="Live: only this namespace (cluster-scoped kinds are still read).",
-        rich_help_panel=LIVE_PANEL)] = None,
-    all_namespaces: Annotated[bool, typer.Option(
-        "-A", "--all-namespaces", help="Live: all namespaces (the default).", rich_help_panel=LIVE_PANEL)] = False,
-    no_secrets: Annotated[bool, typer.Option(
-        "--no-secrets", help="Live: do not list Secrets at all, not even their metadata.",
-        rich_help_panel=LIVE_PANEL)] = False,
-    request_timeout: Annotated[str, typer.Option(
-        "--request-timeout", help="Live: per request, e.g. 30s or 2m.", rich_help_panel=LIVE_PANEL)] = "30s",
-    concurrency: Annotated[int, typer.Option(
-        "--concurrency", help="Live: kinds listed in parallel.", rich_help_panel=LIVE_PANEL)] = 8,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    all_namespaces: AllNamespacesOpt = False,
+    no_secrets: NoSecretsOpt = False,
+    request_timeout: RequestTimeoutOpt = "30s",
+    concurrency: ConcurrencyOpt = 8,
 ) -> None:
     """Audit a cluster against NIS2 Art. 21 measures; every finding names its evidence and measures."""
     from nis2kube.checks.registry import ScanContext

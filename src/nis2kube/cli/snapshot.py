@@ -28,6 +28,23 @@ Secrets are always captured as metadata only (names, labels); their values are n
 """
 
 LIVE_PANEL = "Live cluster (when no PATH is given)"
+
+# The live-cluster options, one definition for every command that reads a cluster (kubectl's flag names).
+KubeconfigOpt = Annotated[str | None, typer.Option(
+    "--kubeconfig", help="kubeconfig file(s), like KUBECONFIG; reads the live cluster.", rich_help_panel=LIVE_PANEL)]
+ContextOpt = Annotated[str | None, typer.Option(
+    "--context", help="kubeconfig context (default: the current one).", rich_help_panel=LIVE_PANEL)]
+NamespaceOpt = Annotated[str | None, typer.Option(
+    "-n", "--namespace", help="Only this namespace (cluster-scoped kinds are still read).",
+    rich_help_panel=LIVE_PANEL)]
+AllNamespacesOpt = Annotated[bool, typer.Option(
+    "-A", "--all-namespaces", help="All namespaces (the default).", rich_help_panel=LIVE_PANEL)]
+NoSecretsOpt = Annotated[bool, typer.Option(
+    "--no-secrets", help="Do not list Secrets at all, not even their metadata.", rich_help_panel=LIVE_PANEL)]
+RequestTimeoutOpt = Annotated[str, typer.Option(
+    "--request-timeout", help="Per request, e.g. 30s or 2m.", rich_help_panel=LIVE_PANEL)]
+ConcurrencyOpt = Annotated[int, typer.Option(
+    "--concurrency", help="Kinds listed in parallel.", rich_help_panel=LIVE_PANEL)]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
 
@@ -85,21 +102,13 @@ def live_inventory(
 
 def snapshot(
     output: Annotated[str, typer.Option("-o", "--output", help="Write the dump to this file ('-' = stdout).")],
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="kubeconfig file(s), like KUBECONFIG.",
-                                                   rich_help_panel=LIVE_PANEL)] = None,
-    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (default: current).",
-                                                rich_help_panel=LIVE_PANEL)] = None,
-    namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only this namespace "
-                                                  "(cluster-scoped kinds are still read).",
-                                                  rich_help_panel=LIVE_PANEL)] = None,
-    all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces", help="All namespaces (the default).",
-                                                 rich_help_panel=LIVE_PANEL)] = False,
-    no_secrets: Annotated[bool, typer.Option("--no-secrets", help="Do not list Secrets at all, not even their "
-                                             "metadata.", rich_help_panel=LIVE_PANEL)] = False,
-    request_timeout: Annotated[str, typer.Option("--request-timeout", help="Per request, e.g. 30s or 2m.",
-                                                 rich_help_panel=LIVE_PANEL)] = "30s",
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Kinds listed in parallel.",
-                                             rich_help_panel=LIVE_PANEL)] = 8,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    all_namespaces: AllNamespacesOpt = False,
+    no_secrets: NoSecretsOpt = False,
+    request_timeout: RequestTimeoutOpt = "30s",
+    concurrency: ConcurrencyOpt = 8,
 ) -> None:
     """Capture a live cluster (read-only) as a JSON List that `nis2kube scan FILE` reads offline."""
     import orjson
