@@ -190,8 +190,6 @@ def _load_waiver_file(path: str) -> list:
     return entries
 
 
-
-
 def _parse_day(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)

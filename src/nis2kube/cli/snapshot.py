@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nis2kube.cli.common import err_console, fail_usage
+from nis2kube.cli.common import err_console, fail_usage, write_raw
 
 if TYPE_CHECKING:
     from nis2kube.inventory import Inventory
@@ -118,14 +118,6 @@ def snapshot(
     inv = live_inventory(kubeconfig=kubeconfig, context=context, namespace=namespace,
                          all_namespaces=all_namespaces, no_secrets=no_secrets, request_timeout=request_timeout,
                          concurrency=concurrency)
-    data = orjson.dumps(snapshot_document(inv), option=orjson.OPT_INDENT_2) + b"\n"
-    if output == "-":
-        sys.stdout.buffer.write(data)
-    else:
-        try:
-            with open(output, "wb") as fh:
-                fh.write(data)
-        except OSError as exc:
-            raise fail_usage(f"{output}: cannot write: {exc.strerror}") from None
+    write_raw(orjson.dumps(snapshot_document(inv), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE), output)
     err_console.print(f"{len(inv):,} objects from {inv.source.cluster} ({inv.source.server_version}) captured at "
                       f"{inv.source.captured_at}", soft_wrap=True, highlight=False)

@@ -24,17 +24,14 @@ def _resource_dicts(ref: ResourceRef) -> tuple[dict, dict | None]:
     return ref.to_dict(), location
 
 
-def finding_dict(f: Finding, cache: dict[int, tuple[dict, dict | None]] | None = None) -> dict:
+def finding_dict(f: Finding, cache: dict[int, tuple[dict, dict | None]]) -> dict:
     """One finding; `cache` (keyed by the ResourceRef's identity) shares the resource and location dicts between
     the many findings of one object, which matters at hundreds of thousands of findings."""
     resource = location = None
     if ref := f.resource:
-        if cache is None:
-            resource, location = _resource_dicts(ref)
-        elif (hit := cache.get(id(ref))) is not None:
-            resource, location = hit
-        else:
-            resource, location = cache[id(ref)] = _resource_dicts(ref)
+        if (hit := cache.get(id(ref))) is None:
+            hit = cache[id(ref)] = _resource_dicts(ref)
+        resource, location = hit
     out = {
         "check": f.check,
         "status": f.status,  # StrEnums: orjson writes their values, without 700k property lookups

@@ -309,6 +309,7 @@ class Store:
                                                                  incident_events.c.seq)).all()
             projections = {r.id: (r.state, r.last_hash) for r in conn.execute(
                 select(incidents.c.id, incidents.c.state, incidents.c.last_hash))}
+            blobs = conn.execute(select(evidence_blobs.c.sha256, evidence_blobs.c.content)).all()
         by_incident: dict[str, list] = {}
         for r in rows:
             by_incident.setdefault(r.incident_id, []).append(r)
@@ -335,12 +336,9 @@ class Store:
             elif orjson.loads(stored[0]) != orjson.loads(orjson.dumps(state.to_dict())) or stored[1] != prev:
                 problems.append(f"{incident_id}: projection differs from the replayed events")
         problems.extend(f"{i}: projection row without events" for i in projections)
-        with self.engine.connect() as conn:
-            held = set()
-            for blob in conn.execute(select(evidence_blobs.c.sha256, evidence_blobs.c.content)):
-                held.add(blob.sha256)
-                if hashlib.sha256(bytes(blob.content)).hexdigest() != blob.sha256:
-                    problems.append(f"evidence {blob.sha256}: stored content does not match its SHA-256")
+        held = {blob.sha256 for blob in blobs}
+        problems.extend(f"evidence {blob.sha256}: stored content does not match its SHA-256" for blob in blobs
+                        if hashlib.sha256(bytes(blob.content)).hexdigest() != blob.sha256)
         for r in rows:
             if r.type == "evidence" and (d := orjson.loads(r.data)).get("stored") and d.get("sha256") not in held:
                 problems.append(f"{r.incident_id}: event {r.seq} names stored evidence {d.get('sha256')} "
