@@ -124,24 +124,10 @@ def run_checks(
     started = time.perf_counter()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     specs = select_checks(all_checks(), include, exclude)
-    findings: list[Finding] = []
-    for spec in specs.values():
-        ctx = CheckContext(scan, spec)
-        produced: list[Finding] = []
-        try:
-            produced.extend(spec.func(ctx))
-        except InputError as exc:
-            produced.append(ctx.not_assessed(None, str(exc)))
-        except Exception as exc:
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            produced.append(
-                ctx.not_assessed(None, f"internal error in this check ({type(exc).__name__}: {exc} at "
-                                       f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it")
-            )
-        findings.extend(produced)
+    # Specs are in id order and each check's findings are sorted, so this is the global (check, resource) order.
+    findings = [f for spec in specs.values() for f in _run_check(scan, spec)]
     waivers = parse_waivers(list(scan.config.waivers) + list(extra_waivers or []))
     findings, audit = apply_waivers(findings, waivers, today or now.date())
-    findings.sort(key=_finding_order)
     return Result(
         generated_at=now,
         inventory=scan.inv,
@@ -153,12 +139,27 @@ def run_checks(
     )
 
 
+def _run_check(scan: ScanContext, spec: CheckSpec) -> list[Finding]:
+    """One check's findings in report order; an exception becomes a not-assessed verdict naming where it arose."""
+    ctx = CheckContext(scan, spec)
+    produced: list[Finding] = []
+    try:
+        produced.extend(spec.func(ctx))
+    except InputError as exc:
+        produced.append(ctx.not_assessed(None, str(exc)))
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        produced.append(
+            ctx.not_assessed(None, f"internal error in this check ({type(exc).__name__}: {exc} at "
+                                   f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it")
+        )
+    produced.sort(key=_finding_order)  # every finding here is this check's
+    return produced
+
+
 def _finding_order(f: Finding) -> tuple:
+    """Order within one check (the report is ordered by check id first): namespace, kind, name, container."""
     ref = f.resource
-    return (
-        f.check,
-        ref.namespace or "" if ref else "",
-        ref.kind if ref else "",
-        ref.name if ref else "",
-        f.container or "",
-    )
+    if ref is None:
+        return ("", "", "", f.container or "")
+    return (ref.namespace or "", ref.kind, ref.name, f.container or "")

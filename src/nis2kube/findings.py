@@ -1,4 +1,4 @@
-"""The result vocabulary shared by checks, the engine, renderers and stores: small frozen dataclasses."""
+"""The result vocabulary shared by checks, the engine, renderers and stores: small dataclasses."""
 
 from __future__ import annotations
 
@@ -82,9 +82,12 @@ class ResourceRef:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finding:
-    """One verdict of one check on one resource (or on the cluster as a whole when resource is None)."""
+    """One verdict of one check on one resource (or on the cluster as a whole when resource is None).
+
+    Treated as immutable (waivers make a changed copy with dataclasses.replace), but not frozen: a scan creates
+    hundreds of thousands, and a frozen dataclass's __init__ costs four times as much."""
 
     check: str
     status: Status

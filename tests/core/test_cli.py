@@ -84,3 +84,25 @@ def test_a_fifo_is_skipped_not_waited_on(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "not a regular file" in proc.stderr
     assert json.loads(proc.stdout)["summary"]["objects"] == 1
+
+
+def test_the_console_script_skips_teardown_but_keeps_exit_code_and_output(tmp_path):
+    """After a scan the process leaves with os._exit (no freeing of every object): the exit code, the whole
+    report on a pipe, and a reader that stops early (`| head`) must all come out as with a normal exit."""
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLE
+
+    entry = [sys.executable, "-c", "from nis2kube.cli.main import run; run()"]
+    full = subprocess.run([*entry, "scan", str(EXAMPLE), "-o", "json"], capture_output=True, timeout=120)
+    assert full.returncode == 1, full.stderr
+    report = json.loads(full.stdout)
+    assert report["summary"]["blocking"] > 0 and len(report["findings"]) > 500
+    with subprocess.Popen([*entry, "scan", str(EXAMPLE)], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.read(100)
+        proc.stdout.close()  # the reader goes away mid-report
+        stderr = proc.stderr.read().decode()
+    assert proc.returncode in (0, 1, 120) and "Traceback" not in stderr, stderr
+    usage = subprocess.run([*entry, "scan", str(EXAMPLE), "-o", "yaml"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "unknown output format" in usage.stderr

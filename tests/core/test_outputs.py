@@ -117,3 +117,75 @@ def test_metrics_label_values_are_escaped():
     result.inventory.source.cluster = 'plant "A"\\hall\n2'
     [info] = _parse_metrics(render_metrics(result))["nis2kube_scan_info"]
     assert info.labels["cluster"] == 'plant "A"\\hall\n2'
+
+
+HOSTILE = """apiVersion: v1
+kind: Namespace
+metadata: {name: plant-a}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "x\\",\\n  \\"findings\\": \\"nis2kube:findings"
+  namespace: plant-a
+spec:
+  replicas: 3
+  template:
+    metadata: {annotations: {note: "Zähler ✓ \\u2028"}}
+    spec:
+      hostNetwork: true
+      containers:
+      - {name: "scada-ä", image: "registry.plant.example/scada@sha256:""" + "a" * 64 + """",
+         securityContext: {privileged: true, capabilities: {add: [NET_ADMIN, SYS_TIME]}}}
+      - {name: historian, image: "docker.io/library/influxdb:1.8"}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: kube-proxy, namespace: kube-system}
+spec:
+  template:
+    spec: {hostNetwork: true, containers: [{name: kube-proxy, image: "registry.k8s.io/kube-proxy:v1.34.1"}]}
+"""
+
+
+def test_json_is_written_in_batches_exactly_as_one_orjson_dump_of_the_whole(monkeypatch):
+    """The streamed report must be byte for byte orjson's indented form of the same document: every finding shape
+    (evidence, waiver, location with helm_source, null resource, unicode) across batch boundaries, and a name
+    that spells the splice point must not move it."""
+    import orjson
+
+    from nis2kube.report import json as report_json
+
+    monkeypatch.setattr(report_json, "BATCH", 7)
+    cfg = config_from_dict({"waivers": [{"check": "pss.baseline.privileged", "justification": "OPC driver",
+                                         "owner": "ot", "expires": "2099-01-01"}]})  # fmt: skip
+    inv = inventory_from_yaml(TEXT + "---\n" + HOSTILE, "manifests/plant.yaml")
+    for result in (_result(), run_checks(ScanContext(inv, cfg), today=dt.date(2026, 11, 22))):
+        data = report_json.render_json(result)
+        report = orjson.loads(data)
+        assert data == orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        assert len(report["findings"]) == len(result.findings)
+    assert len(result.findings) > 10 * report_json.BATCH
+    kinds = {(bool(f.get("evidence")), bool(f.get("waiver")), f["resource"] is None) for f in report["findings"]}
+    assert {(True, False, False), (False, False, False), (False, False, True), (True, True, False)} <= kinds
+    system = {f["resource"]["namespace"] or f["resource"]["name"] for f in report["findings"] if f["system"]}
+    assert system == {"kube-system"}
+    assert 'x",\n  "findings": "nis2kube:findings' in {f["resource"]["name"] for f in report["findings"]
+                                                      if f["resource"]}  # fmt: skip
+    result.findings = []
+    empty = report_json.render_json(result)
+    assert orjson.loads(empty)["findings"] == [] and empty == orjson.dumps(
+        orjson.loads(empty), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+
+def test_findings_are_ordered_by_check_then_resource():
+    """Each check sorts its own findings; the concatenation in check-id order is the report's global order."""
+    result = run_checks(ScanContext(inventory_from_yaml(TEXT + "---\n" + HOSTILE)), today=dt.date(2026, 11, 22))
+
+    def key(f):
+        ref = f.resource
+        return (f.check, ref.namespace or "" if ref else "", ref.kind if ref else "", ref.name if ref else "",
+                f.container or "")
+
+    assert [key(f) for f in result.findings] == sorted(key(f) for f in result.findings)
+    assert len({f.check for f in result.findings}) > 50

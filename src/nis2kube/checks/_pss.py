@@ -19,7 +19,7 @@ Upstream semantics reproduced on purpose (they surprise people):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from nis2kube.inventory.workloads import CONTAINER_FIELDS
@@ -106,6 +106,18 @@ class ContainerRef:
 class PodView:
     spec: dict
     annotations: dict
+    all_containers: tuple[ContainerRef, ...] = ()  # init, regular, ephemeral; filled by of()
+
+    @classmethod
+    def of(cls, spec: dict, annotations: dict) -> PodView:
+        """The view with its containers listed once: every control walks them, 21 times per workload."""
+        found = []
+        for field in CONTAINER_FIELDS:
+            items = spec.get(field)
+            if isinstance(items, list):
+                found += [ContainerRef(field, index, str(item.get("name", f"#{index}")), item)
+                          for index, item in enumerate(items) if isinstance(item, dict)]
+        return cls(spec, annotations, tuple(found))
 
     @property
     def security_context(self) -> dict:
@@ -119,14 +131,10 @@ class PodView:
     def in_user_namespace(self) -> bool:
         return self.spec.get("hostUsers") is False
 
-    def containers(self, fields: tuple[str, ...] = CONTAINER_FIELDS) -> Iterator[ContainerRef]:
-        for field in fields:
-            items = self.spec.get(field)
-            if not isinstance(items, list):
-                continue
-            for index, item in enumerate(items):
-                if isinstance(item, dict):
-                    yield ContainerRef(field, index, str(item.get("name", f"#{index}")), item)
+    def containers(self, fields: tuple[str, ...] | None = None) -> Iterable[ContainerRef]:
+        if fields is None:
+            return self.all_containers
+        return [c for c in self.all_containers if c.field in fields]
 
     def volumes(self) -> Iterator[tuple[int, dict]]:
         items = self.spec.get("volumes")

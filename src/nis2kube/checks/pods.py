@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from nis2kube.checks import _pss
 from nis2kube.checks.registry import CheckContext, CheckFunc, check
 from nis2kube.findings import Finding, Severity
-from nis2kube.inventory.workloads import workloads
+from nis2kube.inventory import Inventory
+from nis2kube.inventory.workloads import Workload, workloads
 
 PSS = ("art21.2.g", "ir2690.8", "ir2690.6.3")
 NETWORK = "ir2690.6.7"
@@ -128,9 +129,8 @@ CONTROLS: tuple[Control, ...] = (
 
 def evaluate(ctx: CheckContext, control: Control) -> Iterator[Finding]:
     """Run one control over every top-level workload: a fail per violation, else a pass (or not-assessed)."""
-    for w in workloads(ctx.inv):
-        pod = _pss.PodView(w.pod_spec, w.pod_annotations)
-        if next(pod.containers(), None) is None:
+    for w, pod in _pod_views(ctx.inv):
+        if not pod.all_containers:
             yield ctx.not_assessed(w, "the pod template has no containers; nothing to evaluate")
             continue
         outcome = control.evaluate(pod)
@@ -144,6 +144,11 @@ def evaluate(ctx: CheckContext, control: Control) -> Iterator[Finding]:
             for v in outcome:
                 yield ctx.fail(w, v.message, container=v.container,
                                evidence={"field": v.field, "value": v.value})
+
+
+def _pod_views(inv: Inventory) -> list[tuple[Workload, _pss.PodView]]:
+    return inv.cached("pss.pod-views", lambda: [(w, _pss.PodView.of(w.pod_spec, w.pod_annotations))
+                                                for w in workloads(inv)])
 
 
 def _register(control: Control) -> CheckFunc:

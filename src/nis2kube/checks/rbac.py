@@ -9,7 +9,6 @@ only when every subject is a control-plane identity; a RoleBinding in kube-syste
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -162,8 +161,7 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
 
 
 def _on_grant(ctx: CheckContext, grant: Grant, verdict: str, message: str, **kw) -> Finding:
-    finding = getattr(ctx, verdict)(grant.binding, message, **kw)
-    return dataclasses.replace(finding, system=_system(ctx, grant))
+    return getattr(ctx, verdict)(grant.binding, message, system=_system(ctx, grant), **kw)
 
 
 def _unbound(ctx: CheckContext, model: RbacModel, what: str, hits_of: HitsFn) -> Iterator[Finding]:
@@ -175,16 +173,14 @@ def _unbound(ctx: CheckContext, model: RbacModel, what: str, hits_of: HitsFn) ->
             continue
         into = [r.display for r in model.aggregated_into(role)]
         note = f"; its rules are aggregated into {', '.join(into)}" if into else ""
-        finding = ctx.fail(
+        yield ctx.fail(
             role.obj, f"{role.display} grants {what} but is not bound to any subject{note}: "
                       f"{_hits_text(found)}",
             severity=Severity.LOW,
             evidence={"role": role.display, "bound": False, "aggregated_into": into,
                       "rules": sorted({r.describe() for h in found for r in h.rules})},
+            system=True if role.builtin else None,
         )  # fmt: skip
-        if role.builtin:
-            finding = dataclasses.replace(finding, system=True)
-        yield finding
 
 
 # ---- cluster-admin -------------------------------------------------------------------------------------
@@ -222,13 +218,13 @@ def cluster_admin_binding(ctx: CheckContext) -> Iterator[Finding]:
         severity = Severity.CRITICAL if grant.scope is None or everyone else Severity.HIGH
         reach = ("full control of the cluster" if grant.scope is None
                  else f"full control of namespace {grant.scope} (RoleBinding)")  # fmt: skip
-        finding = ctx.fail(
+        yield ctx.fail(
             grant.binding,
             f"{grant.binding_display} binds ClusterRole/cluster-admin to {_subjects_text(grant, people)}: {reach}",
             severity=severity,
             evidence=_grant_evidence(grant, []) | {"non_system_subjects": [s.display for s in people]},
+            system=False,  # a person with admin in kube-system is no platform noise
         )  # fmt: skip
-        yield dataclasses.replace(finding, system=False)  # a person with admin in kube-system is no platform noise
     if not failed:
         yield ctx.passed(None, f"no non-system subject is bound to cluster-admin ({len(bindings)} binding(s) of it, "
                                f"{len(model.grants)} bindings checked)")  # fmt: skip

@@ -127,21 +127,19 @@ class CheckContext:
         container: str | None = None,
         severity: Severity | None = None,
         evidence: dict | None = None,
+        system: bool | None = None,
     ) -> Finding:
-        ref = self._ref(subject)
+        """`system` overrides the namespace rule (e.g. a binding whose subjects are all control-plane identities)."""
+        kind = type(subject)
+        ref = subject.ref if kind is Workload else subject if subject is None or kind is ResourceRef else \
+            self.inv.ref(subject)
+        spec = self.spec
         return Finding(
-            check=self.spec.id,
-            status=status,
-            severity=severity or self.spec.severity,
-            message=message,
-            resource=ref,
-            container=container,
-            measures=self.spec.measures,
-            remediation=self.spec.remediation,
-            evidence=evidence or {},
-            system=ref is not None
-            and self.scan.is_system(ref.name if ref.kind == "Namespace" and not ref.namespace else ref.namespace),
-        )
+            spec.id, status, severity or spec.severity, message, ref, container, spec.measures, spec.remediation,
+            evidence or {}, None,
+            system if system is not None else ref is not None and self.scan.is_system(
+                ref.name if ref.kind == "Namespace" and not ref.namespace else ref.namespace),
+        )  # positional: this runs once per verdict, hundreds of thousands of times in a big scan
 
     def fail(self, subject, message: str, **kw) -> Finding:
         return self.finding(Status.FAIL, subject, message, **kw)
@@ -158,10 +156,3 @@ class CheckContext:
             if reason := self.inv.unlisted_reason(kind, group):
                 return f"{kind} objects could not be listed ({reason})"
         return None
-
-    def _ref(self, subject: dict | ResourceRef | Workload | None) -> ResourceRef | None:
-        if subject is None or isinstance(subject, ResourceRef):
-            return subject
-        if isinstance(subject, Workload):
-            return subject.ref
-        return self.inv.ref(subject)

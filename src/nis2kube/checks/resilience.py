@@ -21,6 +21,7 @@ import yaml
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import today
 from nis2kube.findings import Finding, Severity
+from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, parse_selector
 from nis2kube.inventory.workloads import Workload, workloads
 
@@ -248,8 +249,13 @@ class _Pdb:
 
 
 def _pdbs(ctx: CheckContext, namespace: str) -> list[_Pdb]:
+    """The namespace's PDBs with their selectors parsed once (each workload of the namespace is matched)."""
+    return ctx.inv.cached(f"resilience.pdbs:{namespace}", lambda: _parse_pdbs(ctx.inv, namespace))
+
+
+def _parse_pdbs(inv: Inventory, namespace: str) -> list[_Pdb]:
     out = []
-    for pdb in ctx.inv.in_namespace("PodDisruptionBudget", namespace, "policy"):
+    for pdb in inv.in_namespace("PodDisruptionBudget", namespace, "policy"):
         try:
             selector = parse_selector(_d(pdb.get("spec")).get("selector"))
         except InvalidSelector:

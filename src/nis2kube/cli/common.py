@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 
 import typer
 from rich.console import Console
@@ -27,17 +28,21 @@ def write_output(content: str | bytes, path: str | None) -> None:
     write_raw(data if data.endswith(b"\n") else data + b"\n", path)
 
 
-def write_raw(data: bytes, path: str | None) -> None:
-    """Write bytes as they are to a file, or to stdout for None or '-'; an unwritable path is a clean exit 2."""
+def write_raw(data: bytes | Iterable[bytes], path: str | None) -> None:
+    """Write bytes (or chunks of bytes, as they come) to a file, or to stdout for None or '-'; an unwritable
+    path is a clean exit 2."""
+    chunks = [data] if isinstance(data, bytes) else data
     if path and path != "-":
         try:
             with open(path, "wb") as fh:
-                fh.write(data)
+                for chunk in chunks:
+                    fh.write(chunk)
         except OSError as exc:
             raise fail_usage(f"cannot write {path}: {exc.strerror or exc}") from None
     else:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
 
 

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-from nis2kube import __version__
+from nis2kube import __version__, heap
 
 COMMAND_MODULES = ("scan", "catalog", "snapshot", "incident", "serve", "netpol", "harden")
 
@@ -45,4 +45,8 @@ for _name in COMMAND_MODULES:
 
 
 def run() -> None:
-    app()
+    """The console script: Typer ends with SystemExit; batch commands then leave without the teardown."""
+    try:
+        app()
+    except SystemExit as done:
+        heap.exit_process(done.code)

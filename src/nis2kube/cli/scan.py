@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nis2kube import heap
-from nis2kube.cli.common import check_writable, err_console, fail_usage, write_atomically, write_output
+from nis2kube.cli.common import check_writable, err_console, fail_usage, write_atomically, write_output, write_raw
 from nis2kube.cli.snapshot import (
     AllNamespacesOpt,
     ConcurrencyOpt,
@@ -165,6 +165,10 @@ def scan(
         from nis2kube.report.table import print_table
 
         print_table(result, show_passes=show_passes)
+    elif output == "json":
+        from nis2kube.report.json import iter_json
+
+        write_raw(iter_json(result), out)
     else:
         write_output(render(result, output), out)
     raise typer.Exit(0 if exit_zero else result.exit_code)

@@ -58,7 +58,10 @@ class Selector:
         if self.matches_nothing:
             return False
         labels = labels or {}
-        return all(r.matches(labels) for r in self.requirements)
+        for r in self.requirements:  # noqa: SIM110 - a loop, not all(genexpr): runs per (pod, selector) pair
+            if not r.matches(labels):
+                return False
+        return True
 
 
 NOTHING = Selector((), matches_nothing=True)

@@ -5,6 +5,8 @@ Fields may be added; none may be renamed or removed without bumping SCHEMA_VERSI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import orjson
 
 from nis2kube.engine import Result
@@ -13,47 +15,68 @@ from nis2kube.findings import Finding, ResourceRef
 SCHEMA_VERSION = 1
 
 
-def _resource_dicts(ref: ResourceRef) -> tuple[dict, dict | None]:
-    location = None
-    if loc := ref.location:
-        location = {"file": loc.file, "document": loc.document, "line": loc.line}
-        if loc.item is not None:
-            location["item"] = loc.item
-        if loc.helm_source:
-            location["helm_source"] = loc.helm_source
-    return ref.to_dict(), location
+OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+_FINDING_INDENT = b"\n      "  # a finding's fields sit three levels deep: report > findings list > finding
 
 
-def finding_dict(f: Finding, cache: dict[int, tuple[dict, dict | None]]) -> dict:
-    """One finding; `cache` (keyed by the ResourceRef's identity) shares the resource and location dicts between
-    the many findings of one object, which matters at hundreds of thousands of findings."""
-    resource = location = None
-    if ref := f.resource:
-        if (hit := cache.get(id(ref))) is None:
-            hit = cache[id(ref)] = _resource_dicts(ref)
-        resource, location = hit
-    out = {
-        "check": f.check,
-        "status": f.status,  # StrEnums: orjson writes their values, without 700k property lookups
-        "severity": f.severity,
-        "resource": resource,
-        "container": f.container,
-        "message": f.message,
-        "measures": f.measures,
-        "remediation": f.remediation,
-        "system": f.system,
-    }
-    if location is not None:
-        out["location"] = location
-    if f.evidence:
-        out["evidence"] = f.evidence
-    if f.waiver:
-        out["waiver"] = f.waiver
-    return out
+def _block(value: object) -> bytes:
+    """A value as orjson writes it at a finding field's depth (nested lines indented to match)."""
+    return orjson.dumps(value, option=OPTIONS).replace(b"\n", _FINDING_INDENT)
 
 
-def report_dict(result: Result) -> dict:
-    cache: dict[int, tuple[dict, dict | None]] = {}
+class _Encoder:
+    """Writes findings field by field in the schema's order, as one orjson.dumps of the whole report would.
+
+    What repeats is encoded once: a check's prefix (id, status, severity), its measures and remediation, each
+    object's resource and location. Only the message, container, evidence and waiver are encoded per finding,
+    which makes a 350k-finding report about three times faster to write than dicts through orjson."""
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple, bytes] = {}
+        self._tails: dict[tuple, bytes] = {}
+        self._refs: dict[int, tuple[bytes, bytes]] = {}
+
+    def encode(self, f: Finding) -> bytes:
+        key = (f.check, f.status, f.severity)
+        if (head := self._heads.get(key)) is None:
+            head = self._heads[key] = (
+                b'\n    {\n      "check": ' + orjson.dumps(f.check) + b',\n      "status": ' + orjson.dumps(f.status)
+                + b',\n      "severity": ' + orjson.dumps(f.severity) + b',\n      "resource": '
+            )
+        resource, location = self._resource(f.resource)
+        tail_key = (f.measures, f.remediation)
+        if (tail := self._tails.get(tail_key)) is None:
+            tail = self._tails[tail_key] = (
+                b',\n      "measures": ' + _block(f.measures)
+                + b',\n      "remediation": ' + orjson.dumps(f.remediation) + b',\n      "system": '
+            )
+        parts = [head, resource, b',\n      "container": ', orjson.dumps(f.container), b',\n      "message": ',
+                 orjson.dumps(f.message), tail, b"true" if f.system else b"false", location]
+        if f.evidence:
+            parts += (b',\n      "evidence": ', _block(f.evidence))
+        if f.waiver:
+            parts += (b',\n      "waiver": ', _block(f.waiver))
+        parts.append(b"\n    }")
+        return b"".join(parts)
+
+    def _resource(self, ref: ResourceRef | None) -> tuple[bytes, bytes]:
+        if ref is None:
+            return b"null", b""
+        if (hit := self._refs.get(id(ref))) is None:
+            location = b""
+            if loc := ref.location:
+                fields = {"file": loc.file, "document": loc.document, "line": loc.line}
+                if loc.item is not None:
+                    fields["item"] = loc.item
+                if loc.helm_source:
+                    fields["helm_source"] = loc.helm_source
+                location = b',\n      "location": ' + _block(fields)
+            hit = self._refs[id(ref)] = (_block(ref.to_dict()), location)
+        return hit
+
+
+def report_dict(result: Result, findings: object) -> dict:
+    """The report around its findings; `findings` stands in for the list that iter_json writes itself."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "nis2kube", "version": result.tool_version},
@@ -69,7 +92,7 @@ def report_dict(result: Result) -> dict:
             "blocking": len(result.blocking()),
         },
         "measures": result.measures(),
-        "findings": [finding_dict(f, cache) for f in result.findings],
+        "findings": findings,
         "waivers": result.waiver_audit,
         "problems": [
             {"file": p.file, "document": p.document, "line": p.line, "level": p.level, "message": p.message}
@@ -78,7 +101,31 @@ def report_dict(result: Result) -> dict:
     }
 
 
+_MARK = "nis2kube:findings"
+# The top-level key at its indentation: a string value cannot contain these bytes (orjson escapes quotes and
+# newlines inside strings), so the split point is unambiguous whatever the input's names and paths hold.
+_SLOT = b'\n  "findings": "' + _MARK.encode() + b'"'
+BATCH = 4096
+
+
+def iter_json(result: Result) -> Iterator[bytes]:
+    """The report as UTF-8 chunks, byte for byte what orjson.dumps(..., OPT_INDENT_2) of the whole would give.
+
+    A 100k-object scan has some 350k findings (a 300 MB report): writing them in batches never holds the whole
+    report in memory, and growing one 300 MB buffer took more time than encoding it."""
+    head, tail = orjson.dumps(report_dict(result, _MARK), option=OPTIONS).split(_SLOT, 1)
+    findings = result.findings
+    if not findings:
+        yield head + b'\n  "findings": []' + tail + b"\n"
+        return
+    yield head + b'\n  "findings": ['
+    encode = _Encoder().encode
+    for start in range(0, len(findings), BATCH):
+        chunk = b",".join([encode(f) for f in findings[start:start + BATCH]])
+        yield chunk if start == 0 else b"," + chunk
+    yield b"\n  ]" + tail + b"\n"
+
+
 def render_json(result: Result) -> bytes:
     """UTF-8 bytes: a report can be hundreds of megabytes, and decoding only to encode again costs seconds."""
-    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-    return orjson.dumps(report_dict(result), option=options)
+    return b"".join(iter_json(result))
