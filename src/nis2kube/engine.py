@@ -39,41 +39,63 @@ class Result:
     def problems(self) -> list[Problem]:
         return self.inventory.problems
 
-    def counts(self, *, system: bool = False) -> dict[str, int]:
-        counter = Counter(f.status for f in self.findings if f.system == system)
+    def tally(self) -> Counter:
+        """(measures, status, severity, system) -> number of findings: one pass over hundreds of thousands of
+        findings from which the summary's counts, score and measure statuses are all read (see summary())."""
+        return Counter((f.measures, f.status, f.severity, f.system) for f in self.findings)
+
+    def counts(self, *, system: bool = False, tally: Counter | None = None) -> dict[str, int]:
+        counter: Counter = Counter()
+        for (_, status, _, in_system), n in (tally or self.tally()).items():
+            if in_system == system:
+                counter[status] += n
         return {s.value: counter.get(s, 0) for s in Status}
 
     @property
     def score(self) -> float:
         """Severity-weighted share of passing verdicts, 0-100, over application (non-system) findings."""
+        return self._score(self.tally())
+
+    @staticmethod
+    def _score(tally: Counter) -> float:
         passed = failed = 0
-        for f in self.findings:
-            if f.system or f.status not in (Status.PASS, Status.FAIL):
+        for (_, status, severity, system), n in tally.items():
+            if system or status not in (Status.PASS, Status.FAIL):
                 continue
-            weight = SEVERITY_WEIGHT[f.severity] or 1
-            if f.status is Status.PASS:
+            weight = (SEVERITY_WEIGHT[severity] or 1) * n
+            if status is Status.PASS:
                 passed += weight
             else:
                 failed += weight
         total = passed + failed
         return round(100.0 * passed / total, 1) if total else 0.0
 
-    def blocking(self) -> list[Finding]:
+    def blocking_count(self, tally: Counter | None = None) -> int:
         """Failures at or above fail_on outside system namespaces: these make the exit code 1."""
-        return [
-            f for f in self.findings
-            if f.status is Status.FAIL and not f.system and f.severity.rank >= self.fail_on.rank
-        ]  # fmt: skip
+        return sum(n for (_, status, severity, system), n in (tally or self.tally()).items()
+                   if status is Status.FAIL and not system and severity.rank >= self.fail_on.rank)
 
-    def measures(self) -> list[dict]:
+    def summary(self) -> dict:
+        """The report's summary numbers and per-measure statuses, from one pass over the findings."""
+        tally = self.tally()
+        return {
+            "findings": self.counts(tally=tally),
+            "system_findings": self.counts(system=True, tally=tally),
+            "score": self._score(tally),
+            "blocking": self.blocking_count(tally),
+            "measures": self.measures(tally),
+        }
+
+    def measures(self, tally: Counter | None = None) -> list[dict]:
         """Per NIS2 measure: its checks and a status (fail > pass > not-assessed; organisational without checks)."""
         by_measure: dict[str, list[str]] = {m: [] for m in catalog_measures()}
         for spec in self.checks.values():
             for m in spec.measures:
                 by_measure.setdefault(m, []).append(spec.id)
-        per_check = Counter((f.measures, f.status) for f in self.findings if not f.system)
         statuses: dict[str, Counter] = {}
-        for (measures, status), n in per_check.items():
+        for (measures, status, _, system), n in (tally or self.tally()).items():
+            if system:
+                continue
             for m in measures:
                 statuses.setdefault(m, Counter())[status] += n
         out = []
@@ -100,7 +122,7 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.blocking() else 0
+        return 1 if self.blocking_count() else 0
 
 
 def select_checks(checks: dict[str, CheckSpec], include: Iterable[str] = (), exclude: Iterable[str] = ()) -> dict:

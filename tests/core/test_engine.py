@@ -9,7 +9,7 @@ from nis2kube.catalog import measures
 from nis2kube.checks.registry import ScanContext, all_checks
 from nis2kube.config import ConfigError, config_from_dict
 from nis2kube.engine import run_checks
-from nis2kube.findings import Status
+from nis2kube.findings import Severity, Status
 from nis2kube.waivers import WaiverError
 
 WORKLOADS = """
@@ -59,7 +59,9 @@ def test_system_namespace_findings_are_apart_from_score_and_exit_code():
     system = [f for f in result.findings if f.system]
     assert system and all(f.resource.namespace == "kube-system" for f in system)
     assert result.counts(system=True)["fail"] >= 1
-    assert all(not f.system for f in result.blocking())
+    at_or_above = [f for f in result.findings if f.status is Status.FAIL and f.severity.rank >= Severity.MEDIUM.rank]
+    assert any(f.system for f in at_or_above)
+    assert result.blocking_count() == len([f for f in at_or_above if not f.system]) >= 1
     assert result.exit_code == 1  # mes-frontend :latest is medium
     assert _scan({"fail_on": "critical"}).exit_code == 0
 

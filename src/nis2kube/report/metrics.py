@@ -45,7 +45,7 @@ def render_metrics(result: Result) -> str:
     lines += _family("nis2kube_scan_score", "gauge", "Severity-weighted share of passing verdicts, 0-100.",
                      [({}, result.score)])
     lines += _family("nis2kube_scan_blocking_findings", "gauge",
-                     "Failures at or above --fail-on (what makes the scan exit 1).", [({}, len(result.blocking()))])
+                     "Failures at or above --fail-on (what makes the scan exit 1).", [({}, result.blocking_count())])
     lines += _family("nis2kube_scan_findings", "gauge", "Findings in application namespaces by status and severity.",
                      [({"status": s.value, "severity": v.value}, by_status_severity[(s, v)])
                       for s in Status for v in Severity])  # fmt: skip

@@ -64,7 +64,7 @@ def _renderables(result: Result, show_passes: bool):
         "\nscore ", (f"{result.score:.1f}", "bold"), "/100 · ",
         (f"{counts['fail']} fail", "red"), f" · {counts['pass']} pass · {counts['waived']} waived · ",
         (f"{counts['not-assessed']} not assessed", "yellow"),
-        f" · {len(result.blocking())} at/above {result.fail_on.value}",
+        f" · {result.blocking_count()} at/above {result.fail_on.value}",
     )
     if result.problems:
         summary.append(f" · {len(result.problems)} input problem(s) (see stderr)", "yellow")
