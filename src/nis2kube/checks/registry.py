@@ -141,14 +141,20 @@ class CheckContext:
                 ref.name if ref.kind == "Namespace" and not ref.namespace else ref.namespace),
         )  # positional: this runs once per verdict, hundreds of thousands of times in a big scan
 
-    def fail(self, subject, message: str, **kw) -> Finding:
-        return self.finding(Status.FAIL, subject, message, **kw)
+    def fail(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
+             evidence: dict | None = None, system: bool | None = None) -> Finding:
+        return self.finding(Status.FAIL, subject, message, container=container, severity=severity,
+                            evidence=evidence, system=system)
 
-    def passed(self, subject, message: str, **kw) -> Finding:
-        return self.finding(Status.PASS, subject, message, **kw)
+    def passed(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
+               evidence: dict | None = None, system: bool | None = None) -> Finding:
+        return self.finding(Status.PASS, subject, message, container=container, severity=severity,
+                            evidence=evidence, system=system)
 
-    def not_assessed(self, subject, reason: str, **kw) -> Finding:
-        return self.finding(Status.NOT_ASSESSED, subject, reason, **kw)
+    def not_assessed(self, subject, reason: str, *, container: str | None = None, severity: Severity | None = None,
+                     evidence: dict | None = None, system: bool | None = None) -> Finding:
+        return self.finding(Status.NOT_ASSESSED, subject, reason, container=container, severity=severity,
+                            evidence=evidence, system=system)
 
     def unlisted(self, *kinds: tuple[str, str]) -> str | None:
         """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""
