@@ -79,8 +79,15 @@ def _encoder() -> Callable[[Finding], bytes]:
     return encode
 
 
-def report_dict(result: Result, findings: object) -> dict:
-    """The report around its findings; `findings` stands in for the list that iter_json writes itself."""
+_MARK = "nis2kube:findings"
+# The top-level key at its indentation: a string value cannot contain these bytes (orjson escapes quotes and
+# newlines inside strings), so the split point is unambiguous whatever the input's names and paths hold.
+_SLOT = b'\n  "findings": "' + _MARK.encode() + b'"'
+BATCH = 4096
+
+
+def _frame(result: Result) -> dict:
+    """The report without its findings: a marker holds their place, and iter_json writes them there."""
     summary = result.summary()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -97,7 +104,7 @@ def report_dict(result: Result, findings: object) -> dict:
             "blocking": summary["blocking"],
         },
         "measures": summary["measures"],
-        "findings": findings,
+        "findings": _MARK,
         "waivers": result.waiver_audit,
         "problems": [
             {"file": p.file, "document": p.document, "line": p.line, "level": p.level, "message": p.message}
@@ -106,19 +113,12 @@ def report_dict(result: Result, findings: object) -> dict:
     }
 
 
-_MARK = "nis2kube:findings"
-# The top-level key at its indentation: a string value cannot contain these bytes (orjson escapes quotes and
-# newlines inside strings), so the split point is unambiguous whatever the input's names and paths hold.
-_SLOT = b'\n  "findings": "' + _MARK.encode() + b'"'
-BATCH = 4096
-
-
 def iter_json(result: Result) -> Iterator[bytes]:
     """The report as UTF-8 chunks, byte for byte what orjson.dumps(..., OPT_INDENT_2) of the whole would give.
 
     A 100k-object scan has some 350k findings (a 300 MB report): writing them in batches never holds the whole
     report in memory, and growing one 300 MB buffer took more time than encoding it."""
-    head, tail = orjson.dumps(report_dict(result, _MARK), option=OPTIONS).split(_SLOT, 1)
+    head, tail = orjson.dumps(_frame(result), option=OPTIONS).split(_SLOT, 1)
     findings = result.findings
     if not findings:
         yield head + b'\n  "findings": []' + tail + b"\n"
