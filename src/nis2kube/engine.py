@@ -46,7 +46,7 @@ class Result:
 
     def counts(self, *, system: bool = False, tally: Counter | None = None) -> dict[str, int]:
         counter: Counter = Counter()
-        for (_, status, _, in_system), n in (tally or self.tally()).items():
+        for (_, status, _, in_system), n in (self.tally() if tally is None else tally).items():
             if in_system == system:
                 counter[status] += n
         return {s.value: counter.get(s, 0) for s in Status}
@@ -72,7 +72,7 @@ class Result:
 
     def blocking_count(self, tally: Counter | None = None) -> int:
         """Failures at or above fail_on outside system namespaces: these make the exit code 1."""
-        return sum(n for (_, status, severity, system), n in (tally or self.tally()).items()
+        return sum(n for (_, status, severity, system), n in (self.tally() if tally is None else tally).items()
                    if status is Status.FAIL and not system and severity.rank >= self.fail_on.rank)
 
     def summary(self) -> dict:
@@ -93,7 +93,7 @@ class Result:
             for m in spec.measures:
                 by_measure.setdefault(m, []).append(spec.id)
         statuses: dict[str, Counter] = {}
-        for (measures, status, _, system), n in (tally or self.tally()).items():
+        for (measures, status, _, system), n in (self.tally() if tally is None else tally).items():
             if system:
                 continue
             for m in measures:

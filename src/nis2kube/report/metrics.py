@@ -32,6 +32,7 @@ def render_metrics(result: Result) -> str:
     app = [f for f in result.findings if not f.system]
     by_status_severity = Counter((f.status, f.severity) for f in app)
     failures = Counter(f.check for f in app if f.status is Status.FAIL)
+    summary = result.summary()
     source = result.inventory.source
     lines: list[str] = []
     lines += _family("nis2kube_scan_info", "gauge", "The scan that produced these metrics (value is always 1).",
@@ -43,9 +44,9 @@ def render_metrics(result: Result) -> str:
                      [({}, round(result.duration_s, 3))])
     lines += _family("nis2kube_scan_objects", "gauge", "Kubernetes objects read.", [({}, len(result.inventory))])
     lines += _family("nis2kube_scan_score", "gauge", "Severity-weighted share of passing verdicts, 0-100.",
-                     [({}, result.score)])
+                     [({}, summary["score"])])
     lines += _family("nis2kube_scan_blocking_findings", "gauge",
-                     "Failures at or above --fail-on (what makes the scan exit 1).", [({}, result.blocking_count())])
+                     "Failures at or above --fail-on (what makes the scan exit 1).", [({}, summary["blocking"])])
     lines += _family("nis2kube_scan_findings", "gauge", "Findings in application namespaces by status and severity.",
                      [({"status": s.value, "severity": v.value}, by_status_severity[(s, v)])
                       for s in Status for v in Severity])  # fmt: skip
@@ -54,5 +55,5 @@ def render_metrics(result: Result) -> str:
                       for cid, spec in sorted(result.checks.items())])  # fmt: skip
     lines += _family("nis2kube_measure_status", "gauge",
                      "1 for the status each NIS2 measure has in this scan (fail, pass, not-assessed, organisational).",
-                     [({"measure": m["id"], "status": m["status"]}, 1) for m in result.measures()])
+                     [({"measure": m["id"], "status": m["status"]}, 1) for m in summary["measures"]])
     return "\n".join(lines) + "\n"

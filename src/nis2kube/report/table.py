@@ -40,7 +40,8 @@ def _renderables(result: Result, show_passes: bool):
     measures = Table(title="NIS2 measures", title_justify="left", show_lines=False, expand=False)
     for col in ("measure", "title", "status", "fail", "pass", "n/a"):
         measures.add_column(col, justify="right" if col in ("fail", "pass", "n/a") else "left")
-    for m in result.measures():
+    summary = result.summary()  # one pass over the findings for every number below
+    for m in summary["measures"]:
         if m["status"] == "organisational" and not m["id"].startswith("art21"):
             continue
         counts = m["findings"]
@@ -59,16 +60,16 @@ def _renderables(result: Result, show_passes: bool):
     waived = [f for f in result.findings if f.status is Status.WAIVED]
     if waived:
         yield Text(f"\n{len(waived)} finding(s) waived; see -o json for justifications and owners.", "cyan")
-    counts = result.counts()
-    summary = Text.assemble(
-        "\nscore ", (f"{result.score:.1f}", "bold"), "/100 · ",
+    counts = summary["findings"]
+    line = Text.assemble(
+        "\nscore ", (f"{summary['score']:.1f}", "bold"), "/100 · ",
         (f"{counts['fail']} fail", "red"), f" · {counts['pass']} pass · {counts['waived']} waived · ",
         (f"{counts['not-assessed']} not assessed", "yellow"),
-        f" · {result.blocking_count()} at/above {result.fail_on.value}",
+        f" · {summary['blocking']} at/above {result.fail_on.value}",
     )
     if result.problems:
-        summary.append(f" · {len(result.problems)} input problem(s) (see stderr)", "yellow")
-    yield summary
+        line.append(f" · {len(result.problems)} input problem(s) (see stderr)", "yellow")
+    yield line
 
 
 def _finding_sections(title: str, findings: list[Finding], show_passes: bool):
