@@ -34,6 +34,7 @@ class Result:
     waiver_audit: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
     tool_version: str = __version__
+    _tally: tuple[int, int, Counter] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def problems(self) -> list[Problem]:
@@ -41,8 +42,12 @@ class Result:
 
     def tally(self) -> Counter:
         """(measures, status, severity, system) -> number of findings: one pass over hundreds of thousands of
-        findings from which the summary's counts, score and measure statuses are all read (see summary())."""
-        return Counter((f.measures, f.status, f.severity, f.system) for f in self.findings)
+        findings from which the summary's counts, score, exit code and measure statuses are all read. Counted
+        once: a Result is not changed after run_checks; a replaced or resized findings list is counted again."""
+        key = (id(self.findings), len(self.findings))
+        if self._tally is None or self._tally[:2] != key:
+            self._tally = (*key, Counter((f.measures, f.status, f.severity, f.system) for f in self.findings))
+        return self._tally[2]
 
     def counts(self, *, system: bool = False, tally: Counter | None = None) -> dict[str, int]:
         counter: Counter = Counter()

@@ -19,7 +19,7 @@ The model is built once per inventory (`rbac_model`) and is reused by the rbac c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from nis2kube.inventory import Inventory
@@ -170,13 +170,13 @@ class Subject:
             return self.name in EVERYONE_GROUPS or self.name.startswith(SA_GROUP_PREFIX)
         return self.kind == "User" and self.name == ANONYMOUS_USER
 
-    def is_system(self, system_namespaces: Iterable[str]) -> bool:
+    def is_system(self, system_namespaces: Collection[str]) -> bool:
         """A control-plane identity: `system:` users/groups (not the everyone groups), SAs of system namespaces."""
         if self.is_everyone:
             return False
         sa = self.service_account
         if sa is not None:
-            return sa[0] in set(system_namespaces)
+            return sa[0] in system_namespaces
         return self.name.startswith("system:")
 
 

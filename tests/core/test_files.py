@@ -137,3 +137,20 @@ def test_unquoted_boolean_namespace_is_refused_and_own_documents_are_skipped_qui
     assert loaded.objects == []
     (problem,) = loaded.problems
     assert "metadata.namespace is not a string" in problem.message
+
+
+def test_an_object_given_twice_keeps_the_last_copy_its_location_and_one_shared_ref(tmp_path):
+    """A manifest and a dump naming the same object: the last one read wins, findings point at its file,
+    and every check reporting on it shares one ResourceRef (encoded once in the report)."""
+    (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plc, namespace: ot}\n")
+    (tmp_path / "b.yaml").write_text("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plc, namespace: ot}\n"
+                                     "data: {mode: safe}\n")
+    inv = from_paths([str(tmp_path)])
+    (obj,) = inv.objects("ConfigMap")
+    assert obj["data"] == {"mode": "safe"}
+    ref = inv.ref(obj)
+    assert ref.location.file.endswith("b.yaml") and ref.location.line == 2
+    assert inv.ref(obj) is ref
+    assert inv.namespaces() == ["ot"]
+    assert inv.ref({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ot"}}).location \
+        is None  # an object the inventory does not hold gets no location, whatever its id

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
-import yaml
+from nis2kube.bundled import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,5 +20,5 @@ class Measure:
 @cache
 def measures() -> dict[str, Measure]:
     """All measures by id, in catalog order."""
-    raw = yaml.safe_load(resources.files(__package__).joinpath("measures.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml(__package__, "measures.yaml")
     return {m["id"]: Measure(m["id"], m["source"], m["title"], m["kind"], m["text"]) for m in raw["measures"]}

@@ -88,6 +88,7 @@ class ContainerRef:
     index: int
     name: str
     spec: dict
+    security_context: dict  # spec.securityContext, {} when absent or not a mapping
 
     @property
     def path(self) -> str:
@@ -97,39 +98,29 @@ class ContainerRef:
     def label(self) -> str:
         return f"container {self.name} ({self.field})"
 
-    @property
-    def security_context(self) -> dict:
-        return _dict(self.spec.get("securityContext"))
-
 
 @dataclass(frozen=True, slots=True)
 class PodView:
+    """A pod spec read once for the 21 controls that each walk it (per workload, in every scan)."""
+
     spec: dict
     annotations: dict
-    all_containers: tuple[ContainerRef, ...] = ()  # init, regular, ephemeral; filled by of()
+    all_containers: tuple[ContainerRef, ...]  # init, regular, ephemeral
+    security_context: dict  # spec.securityContext, {} when absent or not a mapping
+    is_windows: bool
+    in_user_namespace: bool
 
     @classmethod
     def of(cls, spec: dict, annotations: dict) -> PodView:
-        """The view with its containers listed once: every control walks them, 21 times per workload."""
         found = []
         for field in CONTAINER_FIELDS:
             items = spec.get(field)
             if isinstance(items, list):
-                found += [ContainerRef(field, index, str(item.get("name", f"#{index}")), item)
+                found += [ContainerRef(field, index, str(item.get("name", f"#{index}")), item,
+                                       _dict(item.get("securityContext")))
                           for index, item in enumerate(items) if isinstance(item, dict)]
-        return cls(spec, annotations, tuple(found))
-
-    @property
-    def security_context(self) -> dict:
-        return _dict(self.spec.get("securityContext"))
-
-    @property
-    def is_windows(self) -> bool:
-        return _dict(self.spec.get("os")).get("name") == "windows"
-
-    @property
-    def in_user_namespace(self) -> bool:
-        return self.spec.get("hostUsers") is False
+        return cls(spec, annotations, tuple(found), _dict(spec.get("securityContext")),
+                   _dict(spec.get("os")).get("name") == "windows", spec.get("hostUsers") is False)
 
     def containers(self, fields: tuple[str, ...] | None = None) -> Iterable[ContainerRef]:
         if fields is None:

@@ -129,21 +129,21 @@ CONTROLS: tuple[Control, ...] = (
 
 def evaluate(ctx: CheckContext, control: Control) -> Iterator[Finding]:
     """Run one control over every top-level workload: a fail per violation, else a pass (or not-assessed)."""
+    judge, passed, message = control.evaluate, ctx.passed, control.passed
     for w, pod in _pod_views(ctx.inv):
         if not pod.all_containers:
             yield ctx.not_assessed(w, "the pod template has no containers; nothing to evaluate")
             continue
-        outcome = control.evaluate(pod)
-        if isinstance(outcome, _pss.Undecidable):
-            yield ctx.not_assessed(w, outcome.reason)
-        elif isinstance(outcome, _pss.Exempt):
-            yield ctx.passed(w, outcome.reason)
-        elif not outcome:
-            yield ctx.passed(w, control.passed)
-        else:
+        outcome = judge(pod)
+        if not outcome:  # no violation (Exempt and Undecidable are always true)
+            yield passed(w, message)
+        elif type(outcome) is list:
             for v in outcome:
-                yield ctx.fail(w, v.message, container=v.container,
-                               evidence={"field": v.field, "value": v.value})
+                yield ctx.fail(w, v.message, container=v.container, evidence={"field": v.field, "value": v.value})
+        elif type(outcome) is _pss.Exempt:
+            yield passed(w, outcome.reason)
+        else:
+            yield ctx.not_assessed(w, outcome.reason)
 
 
 def _pod_views(inv: Inventory) -> list[tuple[Workload, _pss.PodView]]:
@@ -153,7 +153,7 @@ def _pod_views(inv: Inventory) -> list[tuple[Workload, _pss.PodView]]:
 
 def _register(control: Control) -> CheckFunc:
     def run(ctx: CheckContext) -> Iterator[Finding]:
-        yield from evaluate(ctx, control)
+        return evaluate(ctx, control)
 
     run.__name__ = run.__qualname__ = control.id.replace(".", "_").replace("-", "_")
     return check(id=control.id, title=control.title, severity=control.severity, measures=control.measures,

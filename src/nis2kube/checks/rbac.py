@@ -84,7 +84,7 @@ def _model(ctx: CheckContext) -> tuple[RbacModel | None, Finding | None]:
 
 def _system(ctx: CheckContext, grant: Grant) -> bool:
     """Reported apart only when every subject is a control-plane identity (a binding to nobody is not)."""
-    return bool(grant.subjects) and all(s.is_system(ctx.config.system_namespaces) for s in grant.subjects)
+    return bool(grant.subjects) and all(s.is_system(ctx.system_namespaces) for s in grant.subjects)
 
 
 def _subjects_text(grant: Grant, subjects: tuple = ()) -> str:
@@ -131,7 +131,7 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
     judged: dict[tuple, tuple[list[Hit], str, list[str]]] = {}
     for grant in model.grants:
         if grant.role is None:
-            yield _on_grant(ctx, grant, "not_assessed",
+            yield _on_grant(ctx.not_assessed, ctx, grant,
                             f"{grant.binding_display} references {grant.role_display}, which is not in the input; "
                             f"cannot tell whether it grants {what}")  # fmt: skip
             continue
@@ -141,10 +141,10 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
             judged[key] = (found, _hits_text(found), _rules_text(found))
         found, text, rules = judged[key]
         if not grant.subjects:
-            yield _on_grant(ctx, grant, "passed", f"{grant.binding_display} has no subjects: it grants nothing")
+            yield _on_grant(ctx.passed, ctx, grant, f"{grant.binding_display} has no subjects: it grants nothing")
             continue
         if not found:
-            yield _on_grant(ctx, grant, "passed", f"{grant.role_display} grants no {what} ({_scope_text(grant)})")
+            yield _on_grant(ctx.passed, ctx, grant, f"{grant.role_display} grants no {what} ({_scope_text(grant)})")
             continue
         severity = ctx.spec.severity
         if all(h.names for h in found):
@@ -152,7 +152,7 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         if any(s.is_everyone for s in grant.subjects):
             severity = Severity.CRITICAL
         yield _on_grant(
-            ctx, grant, "fail",
+            ctx.fail, ctx, grant,
             f"{grant.binding_display} gives {_subjects_text(grant)} {what} {_scope_text(grant)} through "
             f"{grant.role_display}: {text}",
             severity=severity, evidence=_grant_evidence(grant, rules),
@@ -160,8 +160,8 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
     yield from _unbound(ctx, model, what, hits_of)
 
 
-def _on_grant(ctx: CheckContext, grant: Grant, verdict: str, message: str, **kw) -> Finding:
-    return getattr(ctx, verdict)(grant.binding, message, system=_system(ctx, grant), **kw)
+def _on_grant(verdict: Callable[..., Finding], ctx: CheckContext, grant: Grant, message: str, **kw) -> Finding:
+    return verdict(grant.binding, message, system=_system(ctx, grant), **kw)
 
 
 def _unbound(ctx: CheckContext, model: RbacModel, what: str, hits_of: HitsFn) -> Iterator[Finding]:
@@ -207,9 +207,9 @@ def cluster_admin_binding(ctx: CheckContext) -> Iterator[Finding]:
     bindings = [g for g in model.grants if g.role_kind == "ClusterRole" and g.role_name == CLUSTER_ADMIN]
     failed = False
     for grant in bindings:
-        people = tuple(s for s in grant.subjects if not s.is_system(ctx.config.system_namespaces))
+        people = tuple(s for s in grant.subjects if not s.is_system(ctx.system_namespaces))
         if not people:
-            yield _on_grant(ctx, grant, "passed",
+            yield _on_grant(ctx.passed, ctx, grant,
                             f"{grant.binding_display} binds cluster-admin only to control-plane identities: "
                             f"{_subjects_text(grant)}")  # fmt: skip
             continue

@@ -117,6 +117,7 @@ class CheckContext:
         self.config = scan.config
         self.inputs = scan.inputs
         self.input = scan.input
+        self.system_namespaces = frozenset(scan.config.system_namespaces)
 
     def finding(
         self,
@@ -130,31 +131,35 @@ class CheckContext:
         system: bool | None = None,
     ) -> Finding:
         """`system` overrides the namespace rule (e.g. a binding whose subjects are all control-plane identities)."""
+        return self._make(status, subject, message, container, severity, evidence, system)
+
+    def _make(self, status: Status, subject: dict | ResourceRef | Workload | None, message: str,
+              container: str | None, severity: Severity | None, evidence: dict | None, system: bool | None) -> Finding:
+        # Positional all the way down: this runs once per verdict, hundreds of thousands of times in a big scan.
         kind = type(subject)
         ref = subject.ref if kind is Workload else subject if subject is None or kind is ResourceRef else \
             self.inv.ref(subject)
+        if system is None:
+            if ref is None:
+                system = False
+            else:  # a Namespace object is a system finding when it is itself a system namespace
+                ns = ref.namespace or (ref.name if ref.kind == "Namespace" else None)
+                system = ns is not None and ns in self.system_namespaces
         spec = self.spec
-        return Finding(
-            spec.id, status, severity or spec.severity, message, ref, container, spec.measures, spec.remediation,
-            evidence or {}, None,
-            system if system is not None else ref is not None and self.scan.is_system(
-                ref.name if ref.kind == "Namespace" and not ref.namespace else ref.namespace),
-        )  # positional: this runs once per verdict, hundreds of thousands of times in a big scan
+        return Finding(spec.id, status, severity or spec.severity, message, ref, container, spec.measures,
+                       spec.remediation, evidence or {}, None, system)
 
     def fail(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
              evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self.finding(Status.FAIL, subject, message, container=container, severity=severity,
-                            evidence=evidence, system=system)
+        return self._make(Status.FAIL, subject, message, container, severity, evidence, system)
 
     def passed(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
                evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self.finding(Status.PASS, subject, message, container=container, severity=severity,
-                            evidence=evidence, system=system)
+        return self._make(Status.PASS, subject, message, container, severity, evidence, system)
 
     def not_assessed(self, subject, reason: str, *, container: str | None = None, severity: Severity | None = None,
                      evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self.finding(Status.NOT_ASSESSED, subject, reason, container=container, severity=severity,
-                            evidence=evidence, system=system)
+        return self._make(Status.NOT_ASSESSED, subject, reason, container, severity, evidence, system)
 
     def unlisted(self, *kinds: tuple[str, str]) -> str | None:
         """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""

@@ -14,10 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from importlib import resources
 
-import yaml
-
+from nis2kube.bundled import load_yaml
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import today
 from nis2kube.findings import Finding, Severity
@@ -335,8 +333,7 @@ class ReleaseTable:
 
 def release_table() -> ReleaseTable:
     """The shipped table of Kubernetes minor releases (src/nis2kube/data/k8s_releases.yaml)."""
-    text = resources.files("nis2kube").joinpath("data/k8s_releases.yaml").read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
+    raw = load_yaml("nis2kube", "data/k8s_releases.yaml")
     eol = {}
     for row in raw["releases"]:
         major, minor = (int(p) for p in str(row["minor"]).split("."))

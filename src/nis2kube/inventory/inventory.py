@@ -55,6 +55,7 @@ class Inventory:
         self._by_key: dict[tuple[str, str, str | None, str], dict] = {}
         self._by_uid: dict[str, dict] = {}
         self._locations: dict[int, Location] = {}
+        self._refs: dict[int, tuple[dict, ResourceRef]] = {}
         self._cache: dict[str, Any] = {}
         self._count = 0
 
@@ -75,6 +76,8 @@ class Inventory:
             previous = self._by_key[key]
             bucket = self._by_kind[(group, kind)]
             bucket[bucket.index(previous)] = obj
+            if previous is not obj:  # the replaced dict may be freed and its id reused
+                self._locations.pop(id(previous), None)
         else:
             self._by_kind[(group, kind)].append(obj)
             self._count += 1
@@ -85,6 +88,7 @@ class Inventory:
         if location is not None:
             self._locations[id(obj)] = location
         self._cache.clear()
+        self._refs.clear()
 
     def extend(self, items: Iterable[tuple[dict, Location | None]]) -> None:
         for obj, location in items:
@@ -125,7 +129,14 @@ class Inventory:
         return self._locations.get(id(obj))
 
     def ref(self, obj: dict) -> ResourceRef:
-        return ResourceRef.of(obj, self._locations.get(id(obj)))
+        """The object's reference, made once: the checks of a big scan ask for the same objects' refs hundreds of
+        thousands of times, and a shared ref is encoded once in the report. The entry holds the object, so its
+        id cannot be reused by another dict while the entry lives."""
+        if (hit := self._refs.get(id(obj))) is not None and hit[0] is obj:
+            return hit[1]
+        ref = ResourceRef.of(obj, self._locations.get(id(obj)))
+        self._refs[id(obj)] = (obj, ref)
+        return ref
 
     def unlisted_reason(self, kind: str, group: str | None = None) -> str | None:
         """Why this kind could not be read (live mode), or None when the inventory has it."""
@@ -143,10 +154,7 @@ class Inventory:
 
         def build() -> list[str]:
             names = {o["metadata"].get("name") for o in self.objects("Namespace")}
-            for obj in self.all_objects():
-                ns = obj["metadata"].get("namespace")
-                if ns:
-                    names.add(ns)
+            names.update(namespace for _, _, namespace, _ in self._by_key)  # the index holds every object once
             return sorted(n for n in names if n)
 
         return self.cached("namespaces", build)
