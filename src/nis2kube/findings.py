@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Status(StrEnum):
@@ -97,6 +99,11 @@ class Finding:
     container: str | None = None
     measures: tuple[str, ...] = ()
     remediation: str = ""
-    evidence: dict = field(default_factory=dict)
+    evidence: Mapping = field(default_factory=dict)
     waiver: dict | None = None
     system: bool = False  # the resource lives in a system namespace (reported separately)
+
+
+# The evidence of the many findings that carry none: one shared read-only mapping instead of an empty dict
+# each (a big scan makes hundreds of thousands of them).
+NO_EVIDENCE: Mapping = MappingProxyType({})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_REGISTRY = "docker.io"
 
@@ -21,6 +22,7 @@ class ImageRef:
         return f"{self.registry}/{self.repository}"
 
 
+@lru_cache(maxsize=8192)  # a cluster runs few distinct images in many containers, and several checks parse each
 def parse_image(ref: str) -> ImageRef:
     """`nginx` → docker.io/library/nginx:None; `reg:5000/a/b:1.2@sha256:..` → parts."""
     raw = ref.strip()

@@ -36,9 +36,17 @@ SA_GROUP_PREFIX = "system:serviceaccounts:"
 BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _strings(value: object) -> frozenset[str]:
-    if not isinstance(value, list):
-        return frozenset()
+    if not isinstance(value, list) or not value:
+        return _NONE
+    for v in value:
+        if type(v) is not str:
+            break
+    else:  # the usual list of strings, read without a test per item
+        return frozenset(value)
     return frozenset(str(v) for v in value if isinstance(v, str | int | float) and not isinstance(v, bool))
 
 
@@ -71,7 +79,11 @@ class Rule:
 
     def resource_matches(self, verb: str, group: str, resource: str) -> bool:
         """Verb, apiGroup and resource ("pods" or "pods/exec") match; resourceNames is NOT considered here."""
-        if not self.verb_matches(verb) or not ("*" in self.api_groups or group in self.api_groups):
+        return self.verb_matches(verb) and self.covers(group, resource)
+
+    def covers(self, group: str, resource: str) -> bool:
+        """apiGroup and resource match, whatever the verb."""
+        if not ("*" in self.api_groups or group in self.api_groups):
             return False
         subresource = resource.split("/", 1)[1] if "/" in resource else ""
         for granted in self.resources:
@@ -235,6 +247,7 @@ class RbacModel:
         self._by_role: dict[tuple[str, str | None, str], list[Grant]] = defaultdict(list)
         self._by_sa: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         self._into: dict[str, list[Role]] = defaultdict(list)
+        self._unbound: list[Role] | None = None  # built after the last grant is added
 
     def role(self, kind: str, namespace: str | None, name: str) -> Role | None:
         return self.roles.get((kind, namespace if kind == "Role" else None, name))
@@ -245,6 +258,13 @@ class RbacModel:
     def grants_for_service_account(self, namespace: str, name: str) -> list[Grant]:
         """Bindings naming this ServiceAccount itself (not the groups every SA is in)."""
         return self._by_sa.get((namespace, name), [])
+
+    def unbound_roles(self) -> list[Role]:
+        """Roles in the input that no binding with a subject names (every rbac check reports them)."""
+        if self._unbound is None:
+            self._unbound = [role for role in self.roles.values()
+                             if role.obj is not None and not any(g.subjects for g in self.grants_of(role))]
+        return self._unbound
 
     def aggregated_into(self, role: Role) -> list[Role]:
         """The aggregated ClusterRoles this role's rules flow into."""

@@ -318,15 +318,24 @@ def host_probes(pod: PodView) -> Outcome:
     """A probe or lifecycle hook with a `host` makes the kubelet connect anywhere, from the node (v1.34)."""
     out = []
     for c in pod.containers():
-        handlers = [(probe, c.spec.get(probe)) for probe in PROBES]
-        lifecycle = _dict(c.spec.get("lifecycle"))
-        handlers += [(f"lifecycle.{hook}", lifecycle.get(hook)) for hook in LIFECYCLE_HANDLERS]
-        for rel, handler in handlers:
+        for rel, handler in _handlers(c.spec):
             for action in ("httpGet", "tcpSocket"):
-                host = _dict(_dict(handler).get(action)).get("host")
+                host = _dict(handler.get(action)).get("host")
                 if host:
                     out.append(_on_container(c, f"{rel}.{action}.host", host))
     return out
+
+
+def _handlers(container: dict) -> Iterator[tuple[str, dict]]:
+    """(field path, handler) of the probes and lifecycle hooks a container sets."""
+    for probe in PROBES:
+        if isinstance(handler := container.get(probe), dict):
+            yield probe, handler
+    lifecycle = container.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        for hook in LIFECYCLE_HANDLERS:
+            if isinstance(handler := lifecycle.get(hook), dict):
+                yield f"lifecycle.{hook}", handler
 
 
 # ---- restricted --------------------------------------------------------------------------------------

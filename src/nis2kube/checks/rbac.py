@@ -54,10 +54,13 @@ def hits(role: Role, scope: str | None, capabilities: tuple[Capability, ...]) ->
     for cap in capabilities:
         if scope is not None and (cap.cluster_scoped or (cap.only_namespace and scope != cap.only_namespace)):
             continue
+        candidates = [r for r in role.rules if r.covers(cap.group, cap.resource)]
+        if not candidates:
+            continue
         verbs: list[str] = []
         rules: dict[Rule, None] = {}
         for verb in cap.verbs:
-            matching = [r for r in role.rules if r.resource_matches(verb, cap.group, cap.resource)]
+            matching = [r for r in candidates if r.verb_matches(verb)]
             if matching:
                 verbs.append(verb)
                 rules.update(dict.fromkeys(matching))
@@ -85,6 +88,13 @@ def _model(ctx: CheckContext) -> tuple[RbacModel | None, Finding | None]:
 def _system(ctx: CheckContext, grant: Grant) -> bool:
     """Reported apart only when every subject is a control-plane identity (a binding to nobody is not)."""
     return bool(grant.subjects) and all(s.is_system(ctx.system_namespaces) for s in grant.subjects)
+
+
+def _systems(ctx: CheckContext, model: RbacModel) -> dict[int, bool]:
+    """_system of every grant by id, once per scan: four checks judge every grant."""
+    model_seen, systems = ctx.scan.cached("rbac.grant-systems", lambda: (model, {
+        id(g): _system(ctx, g) for g in model.grants}))  # fmt: skip
+    return systems if model_seen is model else {id(g): _system(ctx, g) for g in model.grants}
 
 
 def _subjects_text(grant: Grant, subjects: tuple = ()) -> str:
@@ -129,9 +139,11 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         yield ctx.not_assessed(obj, problem)
     # many bindings share a role: judge each (role, scope) once
     judged: dict[tuple, tuple[list[Hit], str, list[str]]] = {}
+    systems = _systems(ctx, model)
     for grant in model.grants:
+        system = systems[id(grant)]
         if grant.role is None:
-            yield _on_grant(ctx.not_assessed, ctx, grant,
+            yield _on_grant(ctx.not_assessed, grant, system,
                             f"{grant.binding_display} references {grant.role_display}, which is not in the input; "
                             f"cannot tell whether it grants {what}")  # fmt: skip
             continue
@@ -141,10 +153,10 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
             judged[key] = (found, _hits_text(found), _rules_text(found))
         found, text, rules = judged[key]
         if not grant.subjects:
-            yield _on_grant(ctx.passed, ctx, grant, f"{grant.binding_display} has no subjects: it grants nothing")
+            yield _on_grant(ctx.passed, grant, system, f"{grant.binding_display} has no subjects: it grants nothing")
             continue
         if not found:
-            yield _on_grant(ctx.passed, ctx, grant, f"{grant.role_display} grants no {what} ({_scope_text(grant)})")
+            yield _on_grant(ctx.passed, grant, system, f"{grant.role_display} grants no {what} ({_scope_text(grant)})")
             continue
         severity = ctx.spec.severity
         if all(h.names for h in found):
@@ -152,7 +164,7 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         if any(s.is_everyone for s in grant.subjects):
             severity = Severity.CRITICAL
         yield _on_grant(
-            ctx.fail, ctx, grant,
+            ctx.fail, grant, system,
             f"{grant.binding_display} gives {_subjects_text(grant)} {what} {_scope_text(grant)} through "
             f"{grant.role_display}: {text}",
             severity=severity, evidence=_grant_evidence(grant, rules),
@@ -160,14 +172,12 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
     yield from _unbound(ctx, model, what, hits_of)
 
 
-def _on_grant(verdict: Callable[..., Finding], ctx: CheckContext, grant: Grant, message: str, **kw) -> Finding:
-    return verdict(grant.binding, message, system=_system(ctx, grant), **kw)
+def _on_grant(verdict: Callable[..., Finding], grant: Grant, system: bool, message: str, **kw) -> Finding:
+    return verdict(grant.binding, message, system=system, **kw)
 
 
 def _unbound(ctx: CheckContext, model: RbacModel, what: str, hits_of: HitsFn) -> Iterator[Finding]:
-    for role in model.roles.values():
-        if role.obj is None or any(g.subjects for g in model.grants_of(role)):
-            continue
+    for role in model.unbound_roles():
         found = hits_of(role, role.namespace)
         if not found:
             continue
@@ -209,7 +219,7 @@ def cluster_admin_binding(ctx: CheckContext) -> Iterator[Finding]:
     for grant in bindings:
         people = tuple(s for s in grant.subjects if not s.is_system(ctx.system_namespaces))
         if not people:
-            yield _on_grant(ctx.passed, ctx, grant,
+            yield _on_grant(ctx.passed, grant, _system(ctx, grant),
                             f"{grant.binding_display} binds cluster-admin only to control-plane identities: "
                             f"{_subjects_text(grant)}")  # fmt: skip
             continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nis2kube.config import Config
-from nis2kube.findings import Finding, ResourceRef, Severity, Status
+from nis2kube.findings import NO_EVIDENCE, Finding, ResourceRef, Severity, Status
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.workloads import Workload
 
@@ -85,6 +85,14 @@ class ScanContext:
     # (e.g. "audit_policy": "policy.yaml", "trivy_report": [...]). Families parse them through input().
     inputs: dict[str, Any] = field(default_factory=dict)
     _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: str, build: Callable[[], T]) -> T:
+        """A view derived from the objects AND the config, built once per scan and shared by the checks
+        (Inventory.cached serves views of the objects alone)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def input(self, key: str, parse: Callable[[Any], T]) -> T | None:
         """The evidence input `key` parsed once by `parse` (shared by all checks); None when not given.
@@ -147,7 +155,7 @@ class CheckContext:
                 system = ns is not None and ns in self.system_namespaces
         spec = self.spec
         return Finding(spec.id, status, severity or spec.severity, message, ref, container, spec.measures,
-                       spec.remediation, evidence or {}, None, system)
+                       spec.remediation, evidence or NO_EVIDENCE, None, system)
 
     def fail(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
              evidence: dict | None = None, system: bool | None = None) -> Finding:

@@ -178,7 +178,11 @@ class Inventory:
         refs = (obj.get("metadata") or {}).get("ownerReferences") or []
         if not isinstance(refs, list) or not refs:
             return None
-        ref = next((r for r in refs if isinstance(r, dict) and r.get("controller")), refs[0])
+        ref = refs[0]
+        for candidate in refs:
+            if isinstance(candidate, dict) and candidate.get("controller"):
+                ref = candidate
+                break
         if not isinstance(ref, dict):
             return None
         uid = ref.get("uid")
