@@ -106,3 +106,29 @@ def test_the_console_script_skips_teardown_but_keeps_exit_code_and_output(tmp_pa
     assert proc.returncode in (0, 1, 120) and "Traceback" not in stderr, stderr
     usage = subprocess.run([*entry, "scan", str(EXAMPLE), "-o", "yaml"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "unknown output format" in usage.stderr
+
+
+def test_console_script_registers_only_the_command_asked_for_and_knows_every_command():
+    """`run()` builds the app from COMMANDS: a name missing there would still work (everything is registered
+    for names it does not know), but a wrong entry would hide a command, so the table is held to what each
+    module registers."""
+    import subprocess
+    import sys
+
+    import typer.main
+
+    from nis2kube.cli import main
+
+    def names(root):
+        return set(typer.main.get_command(root).commands)
+
+    for module in main.COMMAND_MODULES:
+        assert names(main.build_app([module])) == {c for c, m in main.COMMANDS.items() if m == module}
+    assert names(main.app) == set(main.COMMANDS)
+    entry = [sys.executable, "-c", "from nis2kube.cli.main import run; run()"]
+    listing = subprocess.run([*entry, "--help"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and all(name in listing.stdout for name in main.COMMANDS)
+    unknown = subprocess.run([*entry, "scna"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "No such command" in unknown.stderr
+    explain = subprocess.run([*entry, "explain", "rbac.wildcard"], capture_output=True, text=True, timeout=60)
+    assert explain.returncode == 0 and "rbac.wildcard" in explain.stdout

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from nis2kube.cli.common import fail_usage
 
@@ -20,6 +18,9 @@ def controls(
     measure: Annotated[str | None, typer.Option("--measure", help="Only this measure id.")] = None,
 ) -> None:
     """List the NIS2 measures (Art. 21(2), IR 2024/2690 annex, Art. 23) and the checks that evidence each."""
+    from rich.console import Console
+    from rich.table import Table
+
     from nis2kube.catalog import measures
     from nis2kube.checks import all_checks
 
@@ -43,6 +44,8 @@ def controls(
 
 def explain(check_id: Annotated[str, typer.Argument(help="A check id, e.g. rbac.wildcard.")]) -> None:
     """Explain one check: what it looks at, why it matters for NIS2, and how to fix a failure."""
+    from rich.console import Console
+
     from nis2kube.catalog import measures
     from nis2kube.checks import all_checks
 

@@ -9,11 +9,26 @@ import tempfile
 from collections.abc import Iterable
 
 import typer
-from rich.console import Console
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
-err_console = Console(stderr=True, highlight=False)
+
+class _StderrConsole:
+    """rich's stderr Console, made on first use: importing rich is a sixth of a command's start-up, and most
+    runs print nothing to stderr."""
+
+    def __init__(self) -> None:
+        self._console = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        return getattr(self._console, name)
+
+
+err_console = _StderrConsole()
 
 
 def fail_usage(message: str) -> typer.Exit:

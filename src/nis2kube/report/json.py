@@ -36,45 +36,65 @@ def _location(ref: ResourceRef) -> bytes:
     return b',\n      "location": ' + _block(fields)
 
 
-def _encoder() -> Callable[[Finding], bytes]:
-    """A function that writes one finding field by field in the schema's order, as one orjson.dumps of the whole
-    report would. What repeats is encoded once: a check's prefix (id, status, severity) and suffix (measures,
-    remediation, system), each object's resource and location. Only the message, container, evidence and
-    waiver are encoded per finding: a 350k-finding report is written three times faster than through dicts."""
+_CONTAINER = b',\n      "container": '
+_NO_CONTAINER_MESSAGE = b',\n      "container": null,\n      "message": '
+_MESSAGE = b',\n      "message": '
+_END = b"\n    }"
+
+
+def _encoder() -> Callable[[list[Finding]], bytes]:
+    """A function that writes a batch of findings, each field by field in the schema's order, as one
+    orjson.dumps of the whole report would. What repeats is encoded once: a check's prefix (id, status,
+    severity) and suffix (measures, remediation, system), each object's resource and location. Only the
+    message, container, evidence and waiver are encoded per finding, and consecutive findings of one check
+    reuse the prefix and suffix without a lookup: a 350k-finding report is written three times faster than
+    through dicts."""
     heads: dict[tuple, bytes] = {}
     tails: dict[tuple, bytes] = {}
     refs: dict[int, tuple[bytes, bytes]] = {}
     dumps = orjson.dumps
 
-    def encode(f: Finding) -> bytes:
-        if (head := heads.get(key := (f.check, f.status, f.severity))) is None:
-            head = heads[key] = (
-                b'\n    {\n      "check": ' + dumps(f.check) + b',\n      "status": ' + dumps(f.status)
-                + b',\n      "severity": ' + dumps(f.severity) + b',\n      "resource": '
-            )
-        if (tail := tails.get(key := (f.measures, f.remediation, f.system))) is None:
-            tail = tails[key] = (
-                b',\n      "measures": ' + _block(f.measures) + b',\n      "remediation": ' + dumps(f.remediation)
-                + b',\n      "system": ' + (b"true" if f.system else b"false")
-            )
-        if (ref := f.resource) is None:
-            resource, location = b"null", b""
-        elif (hit := refs.get(id(ref))) is None:
-            resource, location = refs[id(ref)] = (_block(ref.to_dict()), _location(ref))
-        else:
-            resource, location = hit
-        container = b"null" if f.container is None else dumps(f.container)
-        if not f.evidence and not f.waiver:
-            return b"".join((head, resource, b',\n      "container": ', container, b',\n      "message": ',
-                             dumps(f.message), tail, location, b"\n    }"))
-        parts = [head, resource, b',\n      "container": ', container, b',\n      "message": ', dumps(f.message),
-                 tail, location]
-        if f.evidence:
-            parts += (b',\n      "evidence": ', _block(f.evidence))
-        if f.waiver:
-            parts += (b',\n      "waiver": ', _block(f.waiver))
-        parts.append(b"\n    }")
-        return b"".join(parts)
+    def encode(batch: list[Finding]) -> bytes:
+        out: list[bytes] = []
+        append = out.append
+        head_key = tail_key = None
+        head = tail = b""
+        for f in batch:
+            if (key := (f.check, f.status, f.severity)) != head_key:
+                head_key = key
+                if (head := heads.get(key)) is None:
+                    head = heads[key] = (
+                        b'\n    {\n      "check": ' + dumps(f.check) + b',\n      "status": ' + dumps(f.status)
+                        + b',\n      "severity": ' + dumps(f.severity) + b',\n      "resource": '
+                    )
+            if (key := (f.measures, f.remediation, f.system)) != tail_key:
+                tail_key = key
+                if (tail := tails.get(key)) is None:
+                    tail = tails[key] = (
+                        b',\n      "measures": ' + _block(f.measures) + b',\n      "remediation": '
+                        + dumps(f.remediation) + b',\n      "system": ' + (b"true" if f.system else b"false")
+                    )
+            if (ref := f.resource) is None:
+                resource, location = b"null", b""
+            elif (hit := refs.get(id(ref))) is None:
+                resource, location = refs[id(ref)] = (_block(ref.to_dict()), _location(ref))
+            else:
+                resource, location = hit
+            if f.evidence or f.waiver:
+                parts = [head, resource, _CONTAINER, b"null" if f.container is None else dumps(f.container), _MESSAGE,
+                         dumps(f.message), tail, location]
+                if f.evidence:
+                    parts += (b',\n      "evidence": ', _block(f.evidence))
+                if f.waiver:
+                    parts += (b',\n      "waiver": ', _block(f.waiver))
+                parts.append(_END)
+                append(b"".join(parts))
+            elif f.container is None:
+                append(b"".join((head, resource, _NO_CONTAINER_MESSAGE, dumps(f.message), tail, location, _END)))
+            else:
+                append(b"".join((head, resource, _CONTAINER, dumps(f.container), _MESSAGE, dumps(f.message), tail,
+                                 location, _END)))
+        return b",".join(out)
 
     return encode
 
@@ -126,7 +146,7 @@ def iter_json(result: Result) -> Iterator[bytes]:
     yield head + b'\n  "findings": ['
     encode = _encoder()
     for start in range(0, len(findings), BATCH):
-        chunk = b",".join([encode(f) for f in findings[start:start + BATCH]])
+        chunk = encode(findings[start:start + BATCH])
         yield chunk if start == 0 else b"," + chunk
     yield b"\n  ]" + tail + b"\n"
 
