@@ -137,26 +137,28 @@ def judge_grants(ctx: CheckContext, what: str, hits_of: HitsFn) -> Iterator[Find
         return
     for obj, problem in model.problems:
         yield ctx.not_assessed(obj, problem)
-    # many bindings share a role: judge each (role, scope) once
+    # many bindings share a role: judge each (role, scope) once; a role granting nothing needs only its message
     judged: dict[tuple, tuple[list[Hit], str, list[str]]] = {}
     systems = _systems(ctx, model)
     for grant in model.grants:
         system = systems[id(grant)]
-        if grant.role is None:
+        role = grant.role
+        if role is None:
             yield _on_grant(ctx.not_assessed, grant, system,
                             f"{grant.binding_display} references {grant.role_display}, which is not in the input; "
                             f"cannot tell whether it grants {what}")  # fmt: skip
             continue
-        key = (grant.role.kind, grant.role.namespace, grant.role.name, grant.scope)
-        if key not in judged:
-            found = hits_of(grant.role, grant.scope)
-            judged[key] = (found, _hits_text(found), _rules_text(found))
-        found, text, rules = judged[key]
+        key = (role.kind, role.namespace, role.name, grant.scope)
+        if (judgement := judged.get(key)) is None:
+            found = hits_of(role, grant.scope)
+            judgement = judged[key] = (found, _hits_text(found), _rules_text(found)) if found else (
+                found, f"{role.display} grants no {what} ({_scope_text(grant)})", [])  # fmt: skip
+        found, text, rules = judgement
         if not grant.subjects:
             yield _on_grant(ctx.passed, grant, system, f"{grant.binding_display} has no subjects: it grants nothing")
             continue
         if not found:
-            yield _on_grant(ctx.passed, grant, system, f"{grant.role_display} grants no {what} ({_scope_text(grant)})")
+            yield _on_grant(ctx.passed, grant, system, text)
             continue
         severity = ctx.spec.severity
         if all(h.names for h in found):

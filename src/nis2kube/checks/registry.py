@@ -115,6 +115,9 @@ class ScanContext:
         return namespace is not None and namespace in self.config.system_namespaces
 
 
+_PASS, _FAIL, _NOT_ASSESSED = Status.PASS, Status.FAIL, Status.NOT_ASSESSED
+
+
 class CheckContext:
     """A ScanContext bound to one check: its helpers stamp findings with the check's metadata."""
 
@@ -126,6 +129,7 @@ class CheckContext:
         self.inputs = scan.inputs
         self.input = scan.input
         self.system_namespaces = frozenset(scan.config.system_namespaces)
+        self._stamp = (spec.id, spec.severity, spec.measures, spec.remediation)
 
     def finding(
         self,
@@ -153,21 +157,26 @@ class CheckContext:
             else:  # a Namespace object is a system finding when it is itself a system namespace
                 ns = ref.namespace or (ref.name if ref.kind == "Namespace" else None)
                 system = ns is not None and ns in self.system_namespaces
-        spec = self.spec
-        return Finding(spec.id, status, severity or spec.severity, message, ref, container, spec.measures,
-                       spec.remediation, evidence or NO_EVIDENCE, None, system)
+        check_id, default_severity, measures, remediation = self._stamp
+        return Finding(check_id, status, severity or default_severity, message, ref, container, measures,
+                       remediation, evidence or NO_EVIDENCE, None, system)
 
     def fail(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
              evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self._make(Status.FAIL, subject, message, container, severity, evidence, system)
+        return self._make(_FAIL, subject, message, container, severity, evidence, system)
 
     def passed(self, subject, message: str, *, container: str | None = None, severity: Severity | None = None,
                evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self._make(Status.PASS, subject, message, container, severity, evidence, system)
+        if type(subject) is Workload and system is None:  # most verdicts of a scan: _make without the dispatch
+            ref = subject.ref
+            check_id, default_severity, measures, remediation = self._stamp
+            return Finding(check_id, _PASS, severity or default_severity, message, ref, container, measures,
+                           remediation, evidence or NO_EVIDENCE, None, ref.namespace in self.system_namespaces)
+        return self._make(_PASS, subject, message, container, severity, evidence, system)
 
     def not_assessed(self, subject, reason: str, *, container: str | None = None, severity: Severity | None = None,
                      evidence: dict | None = None, system: bool | None = None) -> Finding:
-        return self._make(Status.NOT_ASSESSED, subject, reason, container, severity, evidence, system)
+        return self._make(_NOT_ASSESSED, subject, reason, container, severity, evidence, system)
 
     def unlisted(self, *kinds: tuple[str, str]) -> str | None:
         """Live scans: a kind that could not be listed makes its absence no evidence; say which and why."""

@@ -38,6 +38,7 @@ class Workload:
     pod_labels: dict[str, str]
     pod_annotations: dict
     pod_count: int = 1  # Pods grouped under an absent owner
+    all_containers: tuple[tuple[str, dict], ...] = ()  # (field, container): init, regular, ephemeral
 
     @property
     def kind(self) -> str:
@@ -59,9 +60,10 @@ class Workload:
     def service_account(self) -> str:
         return self.pod_spec.get("serviceAccountName") or self.pod_spec.get("serviceAccount") or "default"
 
-    def containers(self) -> Iterator[tuple[str, dict]]:
-        """(field, container) for init, regular and ephemeral containers."""
-        yield from iter_containers(self.pod_spec)
+    def containers(self) -> tuple[tuple[str, dict], ...]:
+        """(field, container) for init, regular and ephemeral containers, listed once per workload: a dozen
+        checks walk them."""
+        return self.all_containers
 
 
 def iter_containers(pod_spec: dict) -> Iterator[tuple[str, dict]]:
@@ -130,4 +132,4 @@ def _workload(inv: Inventory, obj: dict, ref: ResourceRef, count: int = 1) -> Wo
         spec = {}
     meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    return Workload(obj, ref, spec, labels_of(template), annotations, count)
+    return Workload(obj, ref, spec, labels_of(template), annotations, count, tuple(iter_containers(spec)))
