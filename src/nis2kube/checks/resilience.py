@@ -121,7 +121,8 @@ def effective_replicas(ctx: CheckContext, w: Workload) -> tuple[int, str]:
     hpa = _hpa_min(ctx).get((w.namespace, w.kind, w.name))
     if hpa is not None:
         return hpa, f"HorizontalPodAutoscaler minReplicas {hpa}"
-    return replicas(w), f"replicas {replicas(w)}"
+    count = replicas(w)
+    return count, f"replicas {count}"
 
 
 def _production(ctx: CheckContext, kinds: tuple[str, ...]) -> Iterator[Workload]:
