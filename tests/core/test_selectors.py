@@ -44,3 +44,30 @@ def test_invalid_selectors_are_rejected_like_the_api_server(expr):
     with pytest.raises(InvalidSelector):
         parse_selector({"matchExpressions": [expr]})
     assert selector_matches({"matchExpressions": [expr]}, {"a": "x"}) is False
+
+
+def test_selector_index_finds_exactly_the_matching_selectors_in_their_order():
+    """The index must agree with testing every selector, for every operator, the empty selector (matches all),
+    the null one (matches nothing) and In with several values, and give matches in the order given."""
+    from itertools import product
+
+    from nis2kube.inventory.selectors import SelectorIndex
+
+    raw = [
+        {"matchLabels": {"app": "historian-db"}},
+        {},
+        None,
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["data", "web"]}]},
+        {"matchLabels": {"zone": "control"}, "matchExpressions": [{"key": "app", "operator": "Exists"}]},
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]},
+        {"matchExpressions": [{"key": "legacy", "operator": "DoesNotExist"}]},
+        {"matchLabels": {"app": "historian-db", "tier": "web"}},
+        {"matchLabels": {"app": "opc-gateway"}},
+    ]
+    selectors = [parse_selector(s) for s in raw]
+    index = SelectorIndex((s, n) for n, s in enumerate(selectors))
+    for app, tier, zone, legacy in product(("historian-db", "opc-gateway", None), ("data", "web", None),
+                                           ("control", None), ("yes", None)):
+        labels = {k: v for k, v in (("app", app), ("tier", tier), ("zone", zone), ("legacy", legacy)) if v}
+        assert index.matching(labels) == [n for n, s in enumerate(selectors) if s.matches(labels)], labels
+    assert index.matching({"app": "historian-db", "tier": "data", "zone": "control"}) == [0, 1, 3, 4, 5, 6]

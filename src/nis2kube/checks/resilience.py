@@ -20,7 +20,7 @@ from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import today
 from nis2kube.findings import Finding, Severity
 from nis2kube.inventory import Inventory
-from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+from nis2kube.inventory.selectors import InvalidSelector, SelectorIndex, parse_selector
 from nis2kube.inventory.workloads import Workload, workloads
 
 MEASURES = ("art21.2.c", "art21.2.e", "ir2690.6.4", "ir2690.6.6", "ir2690.4.2")
@@ -244,23 +244,22 @@ def readiness_probe(ctx: CheckContext) -> Iterator[Finding]:
 class _Pdb:
     obj: dict
     name: str
-    selector: object
 
 
-def _pdbs(ctx: CheckContext, namespace: str) -> list[_Pdb]:
-    """The namespace's PDBs with their selectors parsed once (each workload of the namespace is matched)."""
+def _pdbs(ctx: CheckContext, namespace: str) -> SelectorIndex[_Pdb]:
+    """The namespace's PDBs by selector, parsed once (each workload of the namespace is matched)."""
     return ctx.inv.cached(f"resilience.pdbs:{namespace}", lambda: _parse_pdbs(ctx.inv, namespace))
 
 
-def _parse_pdbs(inv: Inventory, namespace: str) -> list[_Pdb]:
+def _parse_pdbs(inv: Inventory, namespace: str) -> SelectorIndex[_Pdb]:
     out = []
     for pdb in inv.in_namespace("PodDisruptionBudget", namespace, "policy"):
         try:
             selector = parse_selector(_d(pdb.get("spec")).get("selector"))
         except InvalidSelector:
             continue
-        out.append(_Pdb(pdb, str(pdb["metadata"].get("name", "")), selector))
-    return out
+        out.append((selector, _Pdb(pdb, str(pdb["metadata"].get("name", "")))))
+    return SelectorIndex(out)
 
 
 def pdb_blocks_all(pdb: dict, expected: int) -> str | None:
@@ -298,7 +297,7 @@ def pdb(ctx: CheckContext) -> Iterator[Finding]:
         count, source = effective_replicas(ctx, w)
         if count < 2:
             continue  # single replicas are resilience.replicas' finding
-        matching = [p for p in _pdbs(ctx, w.namespace) if p.selector.matches(w.pod_labels)]
+        matching = _pdbs(ctx, w.namespace).matching(w.pod_labels)
         names = [p.name for p in matching]
         if not matching:
             yield ctx.fail(w, f"no PodDisruptionBudget selects its pods ({source}): a drain may evict all of "

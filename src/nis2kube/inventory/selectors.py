@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class InvalidSelector(ValueError):
@@ -66,6 +69,37 @@ class Selector:
 
 NOTHING = Selector((), matches_nothing=True)
 EVERYTHING = Selector(())
+
+
+class SelectorIndex(Generic[T]):
+    """Which of many selectors match a label set, without testing every one (a namespace with a PDB per
+    workload would otherwise cost workloads x PDBs). Each selector is filed under the pairs of one of its
+    `In` requirements and tested only when the labels carry such a pair; a selector without one is tested
+    every time. Matches come in the order the items were given."""
+
+    def __init__(self, entries: Iterable[tuple[Selector, T]]) -> None:
+        self._by_pair: dict[tuple[str, str], list[tuple[int, Selector, T]]] = {}
+        self._always: list[tuple[int, Selector, T]] = []
+        for position, (selector, item) in enumerate(entries):
+            if selector.matches_nothing:
+                continue
+            entry = (position, selector, item)
+            first_in = next((r for r in selector.requirements if r.operator == "In"), None)
+            if first_in is None:
+                self._always.append(entry)
+                continue
+            for value in first_in.values:  # labels hold one value per key: at most one of these is hit
+                self._by_pair.setdefault((first_in.key, value), []).append(entry)
+
+    def matching(self, labels: Mapping[str, str] | None) -> list[T]:
+        labels = labels or {}
+        found = [e for e in self._always if e[1].matches(labels)]
+        if self._by_pair:
+            for pair in labels.items():
+                found += [e for e in self._by_pair.get(pair, ()) if e[1].matches(labels)]
+        if len(found) > 1:
+            found.sort(key=lambda e: e[0])
+        return [e[2] for e in found]
 
 
 def parse_selector(selector: object) -> Selector:

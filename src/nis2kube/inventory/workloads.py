@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from nis2kube.findings import Location, ResourceRef
 from nis2kube.inventory.inventory import Inventory
-from nis2kube.inventory.kinds import group_of
 from nis2kube.inventory.selectors import labels_of
 
 # (group, kind) -> path from the object to its pod template ("" = the object is the pod).
@@ -75,11 +74,8 @@ def iter_containers(pod_spec: dict) -> Iterator[tuple[str, dict]]:
                     yield field, container
 
 
-def pod_template(obj: dict) -> dict | None:
-    """The pod (template) of a workload object: {metadata, spec}."""
-    path = POD_TEMPLATE_PATHS.get((group_of(obj.get("apiVersion", "")), obj.get("kind", "")))
-    if path is None:
-        return None
+def pod_template(obj: dict, path: tuple[str, ...]) -> dict | None:
+    """The pod (template) of a workload object at `path` (its kind's entry in POD_TEMPLATE_PATHS)."""
     node: object = obj
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
@@ -94,7 +90,7 @@ def workloads(inv: Inventory) -> list[Workload]:
 def _build(inv: Inventory) -> list[Workload]:
     out: list[Workload] = []
     orphans: dict[tuple, list[dict]] = {}
-    for (group, kind) in POD_TEMPLATE_PATHS:
+    for (group, kind), path in POD_TEMPLATE_PATHS.items():
         for obj in inv.objects(kind, group):
             if inv.owner(obj) is not None:
                 continue  # reported on its owner
@@ -102,13 +98,13 @@ def _build(inv: Inventory) -> list[Workload]:
             if absent is not None and kind == "Pod":
                 orphans.setdefault(absent, []).append(obj)
                 continue
-            workload = _workload(inv, obj, inv.ref(obj))
+            workload = _workload(obj, inv.ref(obj), path)
             if workload is not None:
                 out.append(workload)
     for (api_version, kind, namespace, name), pods in orphans.items():
         first = pods[0]
         ref = ResourceRef(api_version, kind, namespace, name, None, inv.location(first))
-        workload = _workload(inv, first, ref, len(pods))
+        workload = _workload(first, ref, (), len(pods))
         if workload is not None:
             out.append(workload)
     out.sort(key=lambda w: (w.namespace, w.kind, w.name))
@@ -123,8 +119,8 @@ def _absent_controller(obj: dict) -> tuple | None:
     return None
 
 
-def _workload(inv: Inventory, obj: dict, ref: ResourceRef, count: int = 1) -> Workload | None:
-    template = pod_template(obj)
+def _workload(obj: dict, ref: ResourceRef, path: tuple[str, ...], count: int = 1) -> Workload | None:
+    template = pod_template(obj, path)
     if template is None:
         return None
     spec = template.get("spec")
