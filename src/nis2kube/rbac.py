@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, labels_of, parse_selector
@@ -137,6 +137,18 @@ class Role:
     obj: dict | None  # None for the built-in cluster-admin when the input does not contain it
     rules: tuple[Rule, ...]
     aggregated_from: tuple[str, ...] = ()  # names of the ClusterRoles whose rules were aggregated in
+    resources: frozenset[str] = field(init=False, repr=False, compare=False)  # named by any of its rules
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resources", frozenset().union(*(r.resources for r in self.rules)))
+
+    def may_cover(self, resource: str) -> bool:
+        """False when no rule can cover `resource`: one set test before Rule.covers, rule by rule (several
+        checks ask a dozen capabilities of every role)."""
+        if "*" in self.resources or resource in self.resources:
+            return True
+        subresource = resource.partition("/")[2]
+        return bool(subresource) and f"*/{subresource}" in self.resources
 
     @property
     def display(self) -> str:

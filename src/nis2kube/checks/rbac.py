@@ -54,6 +54,8 @@ def hits(role: Role, scope: str | None, capabilities: tuple[Capability, ...]) ->
     for cap in capabilities:
         if scope is not None and (cap.cluster_scoped or (cap.only_namespace and scope != cap.only_namespace)):
             continue
+        if not role.may_cover(cap.resource):
+            continue
         candidates = [r for r in role.rules if r.covers(cap.group, cap.resource)]
         if not candidates:
             continue
