@@ -103,7 +103,10 @@ _MARK = "nis2kube:findings"
 # The top-level key at its indentation: a string value cannot contain these bytes (orjson escapes quotes and
 # newlines inside strings), so the split point is unambiguous whatever the input's names and paths hold.
 _SLOT = b'\n  "findings": "' + _MARK.encode() + b'"'
-BATCH = 4096
+# Small enough that a batch (its findings' bytes, then their join) fits below glibc's heap trim threshold:
+# 4,096 findings (7 MB a batch) made the heap grow and shrink at every batch, 30k page faults at 100k
+# objects and a fifth of the encoding time; 512 reuse the same memory.
+BATCH = 512
 
 
 def _frame(result: Result) -> dict:
