@@ -93,10 +93,9 @@ def _system(ctx: CheckContext, grant: Grant) -> bool:
 
 
 def _systems(ctx: CheckContext, model: RbacModel) -> dict[int, bool]:
-    """_system of every grant by id, once per scan: four checks judge every grant."""
-    model_seen, systems = ctx.scan.cached("rbac.grant-systems", lambda: (model, {
-        id(g): _system(ctx, g) for g in model.grants}))  # fmt: skip
-    return systems if model_seen is model else {id(g): _system(ctx, g) for g in model.grants}
+    """_system of every grant by id, once per scan (four checks judge every grant; the scan's inventory, and
+    so its model and grants, stay the same throughout)."""
+    return ctx.scan.cached("rbac.grant-systems", lambda: {id(g): _system(ctx, g) for g in model.grants})
 
 
 def _subjects_text(grant: Grant, subjects: tuple = ()) -> str:

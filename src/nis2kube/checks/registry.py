@@ -86,6 +86,10 @@ class ScanContext:
     inputs: dict[str, Any] = field(default_factory=dict)
     _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    system_namespaces: frozenset[str] = field(init=False, repr=False)  # the config's, as a set
+
+    def __post_init__(self) -> None:
+        self.system_namespaces = frozenset(self.config.system_namespaces)
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """A view derived from the objects AND the config, built once per scan and shared by the checks
@@ -112,7 +116,7 @@ class ScanContext:
         return value
 
     def is_system(self, namespace: str | None) -> bool:
-        return namespace is not None and namespace in self.config.system_namespaces
+        return namespace is not None and namespace in self.system_namespaces
 
 
 _PASS, _FAIL, _NOT_ASSESSED = Status.PASS, Status.FAIL, Status.NOT_ASSESSED
@@ -128,7 +132,7 @@ class CheckContext:
         self.config = scan.config
         self.inputs = scan.inputs
         self.input = scan.input
-        self.system_namespaces = frozenset(scan.config.system_namespaces)
+        self.system_namespaces = scan.system_namespaces
         self._stamp = (spec.id, spec.severity, spec.measures, spec.remediation)
 
     def finding(

@@ -144,13 +144,14 @@ def selector_matches(selector: object, labels: Mapping[str, str] | None) -> bool
         return False
 
 
-_MAPPINGS = (dict, Mapping)  # dict first: the ABC check alone costs 7x as much, once per object of a scan
+# For isinstance on parsed input: dict first, as the Mapping ABC's check alone costs 7x as much (once per object)
+MAPPING_TYPES = (dict, Mapping)
 
 
 def labels_of(obj: Mapping) -> dict[str, str]:
     """metadata.labels as strings (never None)."""
     meta = obj.get("metadata")
-    raw = (meta.get("labels") if isinstance(meta, _MAPPINGS) else None) or {}
-    if not isinstance(raw, _MAPPINGS):
+    raw = (meta.get("labels") if isinstance(meta, MAPPING_TYPES) else None) or {}
+    if not isinstance(raw, MAPPING_TYPES):
         return {}
     return {str(k): _text(v) for k, v in raw.items()}
