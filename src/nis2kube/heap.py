@@ -2,8 +2,8 @@
 
 Parsed Kubernetes objects and findings are acyclic trees of dicts, lists and strings: reference counting
 frees them, and the cyclic collector only rescans them, again each time the heap has grown. At 100k objects
-that rescanning was half of a scan's run time. Loading pauses the collector; batch commands then freeze what
-exists (it is never garbage before the process ends) and stop collecting.
+that rescanning was half of a scan's run time. Loading pauses the collector and freezes what it loaded; batch
+commands then freeze what exists (it is never garbage before the process ends) and stop collecting.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ _settled = False
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """No cyclic collection inside the block; the previous state is restored after it."""
+    """No cyclic collection inside the block; the previous state is restored after it.
+
+    What exists at the end of the block is frozen first (moved out of the collector's generations): all of it
+    would otherwise sit in the youngest generation, and the first collection after the block would walk every
+    object just loaded, to find no cycle in parsed documents - half a second after loading 100k objects.
+    Frozen objects are still freed by reference counting when dropped."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from nis2kube.heap import gc_paused
 from nis2kube.inventory.files import Problem
 from nis2kube.inventory.inventory import Inventory, SourceInfo
 from nis2kube.inventory.kinds import group_of
@@ -95,7 +96,7 @@ def from_cluster(target: ClusterTarget, options: LiveOptions | None = None) -> I
         except LiveError as exc:  # this kind stays unread; the others are still worth a scan
             return job[0], _Listed(unlisted=f"listing {job[0].resource} failed: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+    with gc_paused(), ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         results = []
         for served_kind, listed in pool.map(run, wanted):
             done += 1
@@ -103,13 +104,13 @@ def from_cluster(target: ClusterTarget, options: LiveOptions | None = None) -> I
             if options.progress:
                 options.progress(served_kind.kind, done, len(wanted))
         _fill_configmap_data(transport, pool, results)
-    for served_kind, listed in results:
-        inv.problems.extend(listed.problems)
-        if listed.unlisted is not None:
-            inv.unlisted[(served_kind.group, served_kind.kind)] = listed.unlisted
-            continue
-        for obj in listed.items:
-            inv.add(obj)
+        for served_kind, listed in results:
+            inv.problems.extend(listed.problems)
+            if listed.unlisted is not None:
+                inv.unlisted[(served_kind.group, served_kind.kind)] = listed.unlisted
+                continue
+            for obj in listed.items:
+                inv.add(obj)
     return inv
 
 
