@@ -168,3 +168,16 @@ def test_loading_leaves_what_it_loaded_out_of_the_cyclic_collector(tmp_path):
     (obj,) = inv.objects("ConfigMap")
     assert gc.isenabled() == enabled  # the collector's state is restored
     assert gc.is_tracked(obj) and not any(o is obj for o in gc.get_objects())  # frozen: in no generation
+
+
+def test_json_is_read_from_bytes_and_everything_else_keeps_the_text_path(tmp_path):
+    """A dump parses straight from its bytes (BOM or not); bytes that are not valid UTF-8, and YAML flow
+    documents that start like JSON, still get the text path's verdicts."""
+    cm = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plc", "namespace": "ot"}}'
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf\n  " + cm)
+    (tmp_path / "flow.yaml").write_bytes(b"{apiVersion: v1, kind: ConfigMap, metadata: {name: hmi, namespace: ot}}")
+    (tmp_path / "latin1.json").write_bytes(cm.replace(b"plc", b"pl\xe9"))
+    inv = from_paths([str(tmp_path)])
+    assert sorted(o["metadata"]["name"] for o in inv.objects("ConfigMap")) == ["hmi", "plc"]
+    (problem,) = inv.problems
+    assert problem.file.endswith("latin1.json") and "not valid UTF-8" in problem.message
