@@ -132,8 +132,7 @@ def _load_bytes(data: bytes, name: str, result: LoadResult, limit: int) -> None:
     text = _decode(data, name, result)
     if text is None:
         return
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")) and (name.endswith(".json") or name == "<stdin>" or _looks_json(stripped)):
+    if _json_like(text.lstrip()[:2], name):
         _load_json(data if not data.startswith(b"\xef\xbb\xbf") else data[3:], text, name, result)
     else:
         _load_yaml(text, name, result, limit)
@@ -144,10 +143,8 @@ def _load_json_bytes(data: bytes, name: str, result: LoadResult) -> bool:
     else down the text path, which reports encoding errors and falls back to YAML. Decoding an 80 MB dump first
     cost a copy of it in memory and 0.04 s."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    start = body.lstrip()[:2]
-    if not start.startswith((b"{", b"[")) or not (name.endswith(".json") or name == "<stdin>" or
-                                                  start in (b"{\n", b'{"') or start.startswith(b"[")):
-        return False
+    if not _json_like(body[:_SNIFF_BYTES].lstrip()[:2].decode("latin-1"), name):
+        return False  # (more leading whitespace than that, rare, is left to the text path's own test)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -163,8 +160,11 @@ def load_text(text: str, name: str = "<text>") -> LoadResult:
     return result
 
 
-def _looks_json(text: str) -> bool:
-    return text.startswith("{\n") or text.startswith('{"') or text.startswith("[")
+def _json_like(start: str, name: str) -> bool:
+    """Is a document starting with `start` (its first two characters after whitespace) read as JSON: it opens
+    with { or [, and the file is .json or stdin or it opens like JSON text rather than a YAML flow mapping."""
+    return start.startswith(("{", "[")) and (
+        name.endswith(".json") or name == "<stdin>" or start.startswith(("{\n", '{"', "[")))
 
 
 def _decode(data: bytes, name: str, result: LoadResult) -> str | None:
