@@ -25,7 +25,9 @@ def gc_paused() -> Iterator[None]:
     What exists at the end of the block is frozen first (moved out of the collector's generations): all of it
     would otherwise sit in the youngest generation, and the first collection after the block would walk every
     object just loaded, to find no cycle in parsed documents - half a second after loading 100k objects.
-    Frozen objects are still freed by reference counting when dropped."""
+    Frozen objects are still freed by reference counting when dropped; cyclic garbage that happens to exist at
+    that moment stays until gc.unfreeze(), which batch commands never miss and a long-running caller that
+    loads often should weigh (nothing in nis2kube serve loads)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -29,10 +29,12 @@ def _family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, 
 
 
 def render_metrics(result: Result) -> str:
-    app = [f for f in result.findings if not f.system]
-    by_status_severity = Counter((f.status, f.severity) for f in app)
-    failures = Counter(f.check for f in app if f.status is Status.FAIL)
     summary = result.summary()
+    by_status_severity: Counter = Counter()
+    for (_, status, severity, system), n in result.tally().items():  # counted once, shared with summary()
+        if not system:
+            by_status_severity[(status, severity)] += n
+    failures = Counter(f.check for f in result.findings if f.status is Status.FAIL and not f.system)
     source = result.inventory.source
     lines: list[str] = []
     lines += _family("nis2kube_scan_info", "gauge", "The scan that produced these metrics (value is always 1).",
