@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_REGISTRY = "docker.io"
+LEGACY_DEFAULT_REGISTRY = "index.docker.io"  # Docker Hub's old name: the reference grammar maps it to docker.io
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,11 @@ def parse_image(ref: str) -> ImageRef:
     rest, _, digest_part = raw.partition("@")
     digest = digest_part or None
     first, _, remainder = rest.partition("/")
-    if remainder and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first.lower(), remainder
+    # A first element is a registry when it looks like a host (a dot, a port, localhost) or is not lowercase,
+    # which a repository path never is; Docker Hub's legacy host is Docker Hub.
+    if remainder and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
+        registry = first.lower()
+        registry, path = (DEFAULT_REGISTRY if registry == LEGACY_DEFAULT_REGISTRY else registry), remainder
     else:
         registry, path = DEFAULT_REGISTRY, rest
     tag = None

@@ -1,0 +1,37 @@
+"""Image references split as the container runtime's reference grammar (distribution/reference) splits them."""
+
+import pytest
+
+from nis2kube.images import parse_image, registry_approved
+
+
+@pytest.mark.parametrize(
+    ("image", "registry", "repository", "tag", "digest"),
+    [
+        ("nginx", "docker.io", "library/nginx", None, None),
+        ("nginx:1.27", "docker.io", "library/nginx", "1.27", None),
+        ("bitnami/redis:7.2", "docker.io", "bitnami/redis", "7.2", None),
+        ("docker.io/nginx:1.27", "docker.io", "library/nginx", "1.27", None),
+        # Docker Hub's legacy host is canonicalised to docker.io, official images included
+        ("index.docker.io/nginx:1.27", "docker.io", "library/nginx", "1.27", None),
+        ("index.docker.io/bitnami/redis", "docker.io", "bitnami/redis", None, None),
+        # registry-1.docker.io is a host like any other to the grammar
+        ("registry-1.docker.io/nginx", "registry-1.docker.io", "nginx", None, None),
+        ("localhost/opcua-gateway:2.1", "localhost", "opcua-gateway", "2.1", None),
+        ("registry.plant.example:5000/scada/hmi:3.4", "registry.plant.example:5000", "scada/hmi", "3.4", None),
+        # a first element that is not lowercase cannot be a repository path, so it is a host
+        ("PlantRegistry/hmi:1", "plantregistry", "hmi", "1", None),
+        ("ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io", "org/app", None, "sha256:" + "a" * 64),
+        ("ghcr.io/org/app:1.0@sha256:" + "b" * 64, "ghcr.io", "org/app", "1.0", "sha256:" + "b" * 64),
+    ],
+)
+def test_parse_image_follows_the_reference_grammar(image, registry, repository, tag, digest):
+    ref = parse_image(image)
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+
+
+def test_legacy_docker_hub_spelling_is_approved_by_a_docker_io_entry():
+    assert registry_approved(parse_image("index.docker.io/library/postgres:16"), ("docker.io/library",)) == (
+        "docker.io/library"
+    )
+    assert registry_approved(parse_image("quay.io/library/postgres:16"), ("docker.io/library",)) is None
