@@ -8,7 +8,7 @@ neither exists, and the checks say which evidence to supply instead.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nis2kube.checks.registry import CheckContext, InputError
 from nis2kube.findings import ResourceRef
@@ -22,40 +22,83 @@ MISSING_EVIDENCE = (
 
 @dataclass(frozen=True)
 class ApiServer:
-    """Flags of one kube-apiserver (`--name` without dashes -> value; bare flags map to "true")."""
+    """Flags of one kube-apiserver (`--name` without dashes -> last value; bare flags map to "true")."""
 
     flags: dict[str, str]
     ref: ResourceRef  # the Pod the flags were read from (reported on)
     origin: str  # "manifest" or "inventory"
+    values: dict[str, list[str]] = field(default_factory=dict)  # every occurrence, in order
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.flags.get(name, default)
 
     def list(self, name: str) -> list[str]:
-        """Comma-separated flag values (e.g. --authorization-mode=Node,RBAC)."""
-        value = self.flags.get(name)
-        return [v.strip() for v in value.split(",") if v.strip()] if value else []
+        """A string-slice flag (e.g. --authorization-mode=Node,RBAC): pflag appends repeated occurrences
+        (`--authorization-mode=Node --authorization-mode=RBAC` is both), each split at commas."""
+        given = self.values.get(name) or ([self.flags[name]] if name in self.flags else [])
+        return [v.strip() for value in given for v in value.split(",") if v.strip()]
 
 
-def parse_flags(argv: list) -> dict[str, str]:
-    """`--a=b`, `--a b` and bare `--a` forms; later occurrences win, like the Go flag parser."""
-    flags: dict[str, str] = {}
+# kube-apiserver's boolean flags: pflag gives them a value only through `=` (`--anonymous-auth false` sets
+# true and leaves `false` as a stray argument), so the next argument is never theirs.
+BOOL_FLAGS = frozenset({
+    "allow-privileged", "anonymous-auth", "audit-log-batch-throttle-enable", "audit-log-compress",
+    "audit-log-truncate-enabled", "audit-webhook-batch-throttle-enable", "audit-webhook-truncate-enabled",
+    "contention-profiling", "enable-aggregator-routing", "enable-bootstrap-token-auth", "enable-garbage-collector",
+    "enable-logs-handler", "enable-priority-and-fairness", "encryption-provider-config-automatic-reload",
+    "logtostderr", "permit-address-sharing", "permit-port-sharing", "profiling",
+    "service-account-extend-token-expiration", "service-account-lookup", "watch-cache",
+})
+
+
+def _is_flag(item: str) -> bool:
+    """`-` alone and negative numbers are values, as spf13/pflag reads them."""
+    return item.startswith("-") and len(item) > 1 and not item[1].isdigit()
+
+
+def parse_flag_values(argv: list) -> dict[str, list[str]]:
+    """Every value of every flag, in order, the way spf13/pflag reads kube-apiserver's command line:
+    `--a=b`, `--a b` (`--audit-log-path -` is stdout; never for BOOL_FLAGS) and bare `--a` ("true");
+    `_` equals `-` in names (component-base's WordSepNormalizeFunc); `--` ends the flags."""
+    out: dict[str, list[str]] = {}
     items = [str(a) for a in argv]
     i = 0
     while i < len(items):
         item = items[i]
-        if item.startswith("--") or (item.startswith("-") and len(item) > 1 and not item[1].isdigit()):
-            name = item.lstrip("-")
-            if "=" in name:
-                key, value = name.split("=", 1)
-                flags[key] = value
-            elif i + 1 < len(items) and not items[i + 1].startswith("-"):
-                flags[name] = items[i + 1]
-                i += 1
-            else:
-                flags[name] = "true"
         i += 1
-    return flags
+        if item == "--":
+            break
+        if not _is_flag(item):
+            continue  # a positional argument
+        name, eq, value = item.lstrip("-").partition("=")
+        name = name.replace("_", "-")
+        if not eq:
+            if name not in BOOL_FLAGS and i < len(items) and not _is_flag(items[i]):
+                value, i = items[i], i + 1
+            else:
+                value = "true"
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def parse_flags(argv: list) -> dict[str, str]:
+    """The value each flag ends up with: the last occurrence wins, like pflag's string and int flags."""
+    return {name: values[-1] for name, values in parse_flag_values(argv).items()}
+
+
+def go_int(text: str) -> int | None:
+    """An int flag's value as pflag parses it (strconv.ParseInt, base 0: `0x1e`, `0o36`, `036` octal,
+    `1_000`); None when kube-apiserver would refuse it."""
+    sign = text[:1] if text[:1] in "+-" else ""
+    body = text[len(sign):]
+    if len(body) > 1 and body[0] == "0" and body[1] in "01234567_":
+        body = "0o" + body[1:]  # a leading 0 means octal in Go, an error in Python
+    if not body[:1].isdigit() or not body.isascii() or body != body.strip():
+        return None
+    try:
+        return int(sign + body, 0)
+    except ValueError:
+        return None
 
 
 def _argv(container: dict) -> list:
@@ -78,7 +121,8 @@ def _apiserver_containers(pod: dict) -> Iterator[dict]:
 def _from_pod(pod: dict, ref: ResourceRef, origin: str) -> ApiServer | None:
     for container in _apiserver_containers(pod):
         argv = _argv(container)
-        return ApiServer(parse_flags(argv[1:] if argv and not str(argv[0]).startswith("-") else argv), ref, origin)
+        values = parse_flag_values(argv[1:] if argv and not str(argv[0]).startswith("-") else argv)
+        return ApiServer({name: given[-1] for name, given in values.items()}, ref, origin, values)
     return None
 
 

@@ -6,7 +6,8 @@ is not logged at all (level None). A policy that has a perfect `secrets: Metadat
 secret values into the log when an earlier, broader `RequestResponse` rule catches the same request. The
 matching below follows k8s.io/apiserver/pkg/audit/policy/checker.go: users, userGroups (any group), verbs,
 then either resources/namespaces or nonResourceURLs; `*`, `*/sub` and `res/*` resource wildcards;
-resourceNames; `/prefix*` URL wildcards; rule omitStages are unioned with the policy's.
+resourceNames; `/prefix*` URL wildcards; rule omitStages are unioned with the policy's; a rule's
+omitManagedFields, when set, overrides the policy's (default false).
 
 `probe()` asks "is there any request of this shape that gets a level outside [lo, hi]?" over the identities,
 namespaces and names the policy itself mentions (plus unmentioned ones): each equivalence class of requests
@@ -25,7 +26,7 @@ from enum import IntEnum
 from nis2kube.inventory.yamlload import load_document
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
-API_VERSIONS = ("audit.k8s.io/v1", "audit.k8s.io/v1beta1")  # v1beta1: same semantics, removed in 1.24
+API_VERSION = "audit.k8s.io/v1"  # the only one the policy reader accepts since 1.24 (v1alpha1/v1beta1 removed)
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 GENERIC = "nis2kube-probe"  # a name no rule mentions: stands for "any other" user, namespace, object
@@ -42,7 +43,10 @@ class Level(IntEnum):
 
     @classmethod
     def parse(cls, text: object) -> Level:
-        level = _LEVELS.get(str(text))
+        """A missing level is an error, never level None: the API server requires the field."""
+        if text is None or text == "":
+            raise ValueError("level is required (None, Metadata, Request or RequestResponse)")
+        level = _LEVELS.get(text) if isinstance(text, str) else None
         if level is None:
             raise ValueError(f"unknown level {text!r} (None, Metadata, Request or RequestResponse)")
         return level
@@ -96,6 +100,7 @@ class Rule:
     namespaces: frozenset[str] = frozenset()
     non_resource_urls: tuple[str, ...] = ()
     omit_stages: frozenset[str] = frozenset()
+    omit_managed_fields: bool | None = None  # None: the policy's setting applies
 
     @property
     def is_catch_all(self) -> bool:
@@ -177,6 +182,7 @@ class Decision:
     level: Level
     rule: Rule | None  # None: no rule matched, the API server's default (None) applies
     omit_stages: frozenset[str]
+    omit_managed_fields: bool = False
 
     def describe(self) -> str:
         if self.rule is None:
@@ -189,13 +195,16 @@ class AuditPolicy:
     rules: list[Rule]
     omit_stages: frozenset[str] = frozenset()
     source: str = "<policy>"
+    omit_managed_fields: bool = False
 
     def evaluate(self, req: Request) -> Decision:
-        """First match wins; no match means level None (k8s DefaultAuditLevel)."""
+        """First match wins; no match means level None (k8s DefaultAuditLevel) with the policy's own settings."""
         for rule in self.rules:
             if rule.matches(req):
-                return Decision(rule.level, rule, rule.omit_stages)
-        return Decision(Level.NONE, None, self.omit_stages)
+                omit_managed = self.omit_managed_fields if rule.omit_managed_fields is None \
+                    else rule.omit_managed_fields
+                return Decision(rule.level, rule, rule.omit_stages, omit_managed)
+        return Decision(Level.NONE, None, self.omit_stages, self.omit_managed_fields)
 
     # ---- probing -------------------------------------------------------------------------------------
     def identities(self) -> list[tuple[str | None, frozenset[str]]]:
@@ -227,7 +236,8 @@ class AuditPolicy:
                 spaces = [*self.namespaces(), ""]  # `-A` lists across namespaces with namespace ""
             else:
                 spaces = self.namespaces()
-            names = [""] if verb in ("create", "list", "watch") and not shape.subresource else self.names()
+            collection = verb in ("create", "list", "watch", "deletecollection") and not shape.subresource
+            names = [""] if collection else self.names()  # collection requests carry no name
             for user, groups in idents:
                 for ns in spaces:
                     for name in names:
@@ -271,6 +281,13 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _flag(value: object, where: str) -> bool | None:
+    """An optional boolean; anything else fails decoding in the API server."""
+    if value is not None and not isinstance(value, bool):
+        raise PolicyError(f"{where} must be true or false")
+    return value
+
+
 def _stages(value: object, where: str) -> frozenset[str]:
     stages = _strings(value, where)
     bad = [s for s in stages if s not in STAGES]
@@ -283,10 +300,15 @@ def parse_policy(doc: object, source: str) -> AuditPolicy:
     """An AuditPolicy from a decoded document, validated as kube-apiserver validates it."""
     if not isinstance(doc, dict):
         raise PolicyError(f"{source}: not an audit Policy (the document is not a mapping)")
-    if doc.get("kind") != "Policy" or doc.get("apiVersion") not in API_VERSIONS:
+    if doc.get("kind") == "Policy" and str(doc.get("apiVersion")).startswith("audit.k8s.io/") and \
+            doc.get("apiVersion") != API_VERSION:
+        raise PolicyError(f"{source}: apiVersion {doc.get('apiVersion')} is refused by kube-apiserver since 1.24; "
+                          f"use {API_VERSION} (same fields)")
+    if doc.get("kind") != "Policy" or doc.get("apiVersion") != API_VERSION:
         raise PolicyError(f"{source}: not an audit Policy (kind {doc.get('kind')!r}, apiVersion "
-                          f"{doc.get('apiVersion')!r}; expected kind Policy, apiVersion audit.k8s.io/v1)")
+                          f"{doc.get('apiVersion')!r}; expected kind Policy, apiVersion {API_VERSION})")
     omit = _stages(doc.get("omitStages"), f"{source}: omitStages")
+    omit_managed = bool(_flag(doc.get("omitManagedFields"), f"{source}: omitManagedFields"))
     raw_rules = doc.get("rules")
     if raw_rules is None:
         raw_rules = []
@@ -295,7 +317,7 @@ def parse_policy(doc: object, source: str) -> AuditPolicy:
     rules = [_parse_rule(raw, i, omit, source) for i, raw in enumerate(raw_rules, start=1)]
     if not rules:
         raise PolicyError(f"{source}: the policy has no rules (kube-apiserver refuses to start with it)")
-    return AuditPolicy(rules, omit, source)
+    return AuditPolicy(rules, omit, source, omit_managed)
 
 
 def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: str) -> Rule:
@@ -313,7 +335,7 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
     for j, gr in enumerate(raw_resources):
         if not isinstance(gr, dict):
             raise PolicyError(f"{where}.resources[{j}] must be a mapping")
-        group = gr.get("group", "")
+        group = "" if gr.get("group") is None else gr["group"]  # null decodes to "", the core group
         if not isinstance(group, str):
             raise PolicyError(f"{where}.resources[{j}].group must be a string")
         res = _strings(gr.get("resources"), f"{where}.resources[{j}].resources")
@@ -341,6 +363,7 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
         namespaces=frozenset(namespaces),
         non_resource_urls=urls,
         omit_stages=policy_omit | _stages(raw.get("omitStages"), f"{where}.omitStages"),
+        omit_managed_fields=_flag(raw.get("omitManagedFields"), f"{where}.omitManagedFields"),
     )
 
 

@@ -258,3 +258,37 @@ def test_probe_finds_a_violation_exactly_when_brute_force_does(rules, bounds):
         for verb in shape.verbs for user in every_user for groups in every_groups for ns in [*NAMESPACES, "other"]
     )
     assert (found is not None) is brute
+
+
+# ---- fields as kube-apiserver decodes them (reader.go, validation.go, checker.go) ------------------------
+@pytest.mark.parametrize("rule", [{"users": ["alice"]}, {"level": None}, {"level": ""}])
+def test_a_rule_without_level_is_refused_not_read_as_level_none(rule):
+    with pytest.raises(PolicyError, match=r"rules\[1\]: level is required"):
+        policy({"level": "Metadata"}, rule)
+
+
+def test_only_audit_k8s_io_v1_is_accepted_since_1_24():
+    doc = {"apiVersion": "audit.k8s.io/v1beta1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
+    with pytest.raises(PolicyError, match=r"audit.k8s.io/v1beta1 is refused by kube-apiserver since 1.24"):
+        parse_policy(doc, "old.yaml")
+
+
+def test_null_group_is_the_core_group():
+    p = policy({"level": "None", "resources": [{"group": None, "resources": ["events"]}]}, {"level": "Metadata"})
+    assert level(p, req(verb="watch", resource="events")) is Level.NONE
+
+
+def test_omit_managed_fields_rule_overrides_policy_default():
+    p = policy({"level": "RequestResponse", "resources": [{"group": "apps"}], "omitManagedFields": False},
+               {"level": "Metadata"}, omitManagedFields=True)
+    assert p.evaluate(req(resource="deployments", group="apps")).omit_managed_fields is False
+    assert p.evaluate(req()).omit_managed_fields is True  # rule 2 leaves it unset: the policy's applies
+    assert policy({"level": "Metadata"}).evaluate(req()).omit_managed_fields is False  # default false
+    with pytest.raises(PolicyError, match="omitManagedFields must be true or false"):
+        policy({"level": "Metadata", "omitManagedFields": "yes"})
+
+
+def test_deletecollection_is_probed_without_a_name():
+    p = policy({"level": "None", "verbs": ["deletecollection"]}, {"level": "Metadata"})
+    _, bad = p.probe(Shape(("deletecollection",), "", "secrets"), lo=Level.METADATA)
+    assert bad is not None and bad[0].name == "" and bad[1].rule.index == 1

@@ -9,8 +9,9 @@ import textwrap
 import pytest
 
 from conftest import apiserver_pod, inventory_from_yaml, run_check
-from nis2kube.checks.logging import duration_days, glob_regex
-from nis2kube.checks.registry import InputError
+from nis2kube.apiserver import apiservers, parse_flag_values, parse_flags
+from nis2kube.checks.logging import duration_days, es_time_days, glob_regex
+from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.findings import Status
 
 CORPORA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
@@ -442,3 +443,82 @@ def test_dropping_reads_is_tuning_but_dropping_changes_is_not(tmp_path):
     [f] = run_check("logging.audit-policy-default", inventory_from_yaml(EMPTY),
                     inputs=policy_inputs(tmp_path, writes_dropped))
     assert f.status is Status.FAIL and "patch nis2kube.probe.example/widgets" in f.message
+
+
+# ---- upstream semantics: pflag, kube-apiserver audit options, Loki and Elasticsearch durations ---------------
+def test_space_separated_stdout_path_is_a_value_not_a_bare_flag():
+    inv = inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml", "--audit-log-path", "-"))
+    [f] = run_check("logging.audit-log-rotation", inv)
+    assert f.status is Status.NOT_ASSESSED and "stdout" in f.message
+    [f] = run_check("logging.audit-log-enabled", inv)
+    assert f.status is Status.PASS and "--audit-log-path=-" in f.message
+
+
+def test_flag_parsing_follows_pflag():
+    argv = ["--authorization-mode=Node", "--authorization-mode", "RBAC", "--audit_log_maxage=30",
+            "--audit-log-maxbackup", "-1", "--profiling", "--", "--ignored=1"]
+    assert parse_flag_values(argv)["authorization-mode"] == ["Node", "RBAC"]
+    assert parse_flags(argv) == {"authorization-mode": "RBAC", "audit-log-maxage": "30",
+                                 "audit-log-maxbackup": "-1", "profiling": "true"}
+
+
+def test_repeated_slice_flag_values_are_appended():
+    inv = inventory_from_yaml(apiserver_pod("--authorization-mode=Node", "--authorization-mode=RBAC"))
+    [server] = apiservers(ScanContext(inv))
+    assert server.list("authorization-mode") == ["Node", "RBAC"] and server.get("authorization-mode") == "RBAC"
+
+
+def test_rotation_numbers_are_go_integers_and_negatives_are_refused():
+    inv = inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml", "--audit-log-path=/a.log",
+                                            "--audit-log-maxage=030", "--audit-log-maxbackup=-1",
+                                            "--audit-log-maxsize=0x80"))
+    found = by_status(run_check("logging.audit-log-rotation", inv))
+    assert "--audit-log-maxage=24 is below the minimum 30" in found[Status.FAIL]  # leading 0: octal
+    assert any(m.startswith("--audit-log-maxbackup=-1 is negative") for m in found[Status.FAIL])
+    assert "--audit-log-maxsize=128 (minimum 100)" in found[Status.PASS]
+
+
+def test_webhook_without_policy_file_ships_nothing():
+    text = fluent_bit(CP_TOLERATION, "/host/var/log/containers/*.log") + apiserver_pod(
+        "--audit-webhook-config-file=/etc/k/wh.yaml", "--audit-log-path=/var/log/kubernetes/audit/audit.log")
+    [f] = run_check("logging.audit-log-shipped", inventory_from_yaml(text))
+    assert f.status is Status.FAIL and "webhook" not in f.message
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("1d12h", 1.5), ("12h1d", None), ("1.5d", None), ("400micros", None), ("1h1h", None), ("", None), ("300y", None),
+])
+def test_loki_durations_are_prometheus_durations(text, days):
+    value = duration_days(text)
+    assert (value is None) if days is None else math.isclose(value, days)
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("400d", 400), ("30D", 30), ("00", 0), ("720h", 30), ("1440m", 1), ("86400000ms", 1),
+    ("86400000000micros", 1), ("30M", None), ("1y", None), ("2w", None), ("1.5d", None), ("1d12h", None),
+])
+def test_elasticsearch_time_values(text, days):
+    value = es_time_days(text)
+    assert (value is None) if days is None else math.isclose(value, days)
+
+
+def test_loki_fractional_retention_is_not_a_duration():
+    [f] = run_check("logging.retention", inventory_from_yaml(configmap("loki", "config.yaml", LOKI % "400.5d")))
+    assert f.status is Status.NOT_ASSESSED and "is not a duration" in f.message
+
+
+def test_ilm_min_age_in_years_is_not_an_elasticsearch_time_value():
+    ilm = '{"policy": {"phases": {"delete": {"min_age": "%s", "actions": {"delete": {}}}}}}\n'
+    [f] = run_check("logging.retention", inventory_from_yaml(configmap("es-ilm", "ilm.json", ilm % "1y")))
+    assert f.status is Status.NOT_ASSESSED
+    [f] = run_check("logging.retention", inventory_from_yaml(configmap("es-ilm", "ilm.json", ilm % "400D")))
+    assert f.status is Status.PASS and "400 days" in f.message
+
+
+def test_dropping_deletecollection_of_secrets_is_a_coverage_gap(tmp_path):
+    text = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n" \
+           "- {level: None, verbs: [deletecollection]}\n- {level: Metadata}\n"
+    found = by_status(run_check("logging.audit-policy-coverage", inventory_from_yaml(EMPTY),
+                                inputs=policy_inputs(tmp_path, text)))
+    assert any("reads and changes of Secrets are not logged: deletecollection secrets" in m
+               for m in found[Status.FAIL])

@@ -28,7 +28,7 @@ from nis2kube.inventory.yamlload import load_document
 
 LOGGING = ("art21.2.b", "ir2690.3.2")
 DEFAULTS = {"min_maxage": 30, "min_maxbackup": 10, "min_maxsize": 100, "retention_days": 365}
-WRITE = ("create", "update", "patch", "delete")
+WRITE = ("create", "update", "patch", "delete", "deletecollection")  # the API server's verbs that change objects
 READ = ("get", "list", "watch")
 
 
@@ -114,10 +114,13 @@ def audit_log_rotation(ctx: CheckContext) -> Iterator[Finding]:
             flag = f"audit-log-{name}"
             raw = server.get(flag)
             evidence = {"flag": f"--{flag}", "value": raw, "minimum": minimum}
-            try:
-                value = int(raw) if raw is not None else 0
-            except ValueError:
+            value = apiserver.go_int(raw) if raw is not None else 0
+            if value is None:
                 yield ctx.fail(server.ref, f"--{flag}={raw} is not a number", evidence=evidence)
+                continue
+            if value < 0:
+                yield ctx.fail(server.ref, f"--{flag}={raw} is negative: kube-apiserver refuses to start with it",
+                               evidence=evidence)
                 continue
             if name == "maxsize" and value == 0:
                 value = 100  # unset or 0: lumberjack's default file size
@@ -247,8 +250,8 @@ COVERAGE = (
 SENSITIVE = (
     Expectation("writes of Secrets and ConfigMaps", _shapes(("create", "update", "patch"), "",
                                                             ("secrets", "configmaps")), hi=Level.METADATA),
-    Expectation("reads of Secrets and ConfigMaps", _shapes((*READ, "delete"), "", ("secrets", "configmaps")),
-                hi=Level.REQUEST),
+    Expectation("reads of Secrets and ConfigMaps", _shapes((*READ, "delete", "deletecollection"), "",
+                                                           ("secrets", "configmaps")), hi=Level.REQUEST),
     Expectation("TokenReviews (the body carries the bearer token)",
                 _shapes(("create",), "authentication.k8s.io", ("tokenreviews",), cluster=True), hi=Level.METADATA),
     Expectation("TokenRequests (the response carries the new token)",
@@ -497,20 +500,43 @@ class RetentionSource:
     note: str = ""
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(micros|nanos|ms|y|w|d|h|m|s)")
+_PROM_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_PROM_UNITS = ("y", "w", "d", "h", "m", "s", "ms")  # the order model.ParseDuration insists on
 _UNIT_DAYS = {"y": 365.0, "w": 7.0, "d": 1.0, "h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400, "ms": 1 / 86_400_000,
               "micros": 1 / 86_400_000_000, "nanos": 1 / 86_400_000_000_000}
+_MAX_GO_DURATION_DAYS = (2**63 - 1) / 86_400e9  # time.Duration's range, ~292 years
 
 
 def duration_days(text: object) -> float | None:
-    """Prometheus/Loki (`8760h`, `1y2w`) and Elasticsearch (`400d`, `30m`) durations in days; None if invalid."""
-    raw = str(text).strip()
+    """A Loki duration (Prometheus model.ParseDuration: `8760h`, `1y2w`, integers, units y w d h m s ms
+    biggest first, each once, bare `0`) in days; None where Loki refuses it."""
+    raw = str(text)
     if raw == "0":
         return 0.0
-    parts = _DURATION_PART.findall(raw)
-    if not parts or "".join(n + u for n, u in parts) != raw:
+    parts = _PROM_PART.findall(raw)
+    order = [_PROM_UNITS.index(u) for _, u in parts]
+    if not parts or "".join(n + u for n, u in parts) != raw or order != sorted(set(order)):
         return None
-    return sum(float(n) * _UNIT_DAYS[u] for n, u in parts)
+    days = sum(int(n) * _UNIT_DAYS[u] for n, u in parts)
+    return days if days <= _MAX_GO_DURATION_DAYS else None
+
+
+_ES_TIME = re.compile(r"([+-]?\d+)\s*(nanos|micros|ms|s|m|h|d)")
+
+
+def es_time_days(text: object) -> float | None:
+    """An Elasticsearch/OpenSearch time value (TimeValue.parseTimeValue: one integer and one unit of
+    nanos micros ms s m h d, case-insensitive except `m`, or a bare 0) in days; None where it is refused."""
+    raw = str(text).strip()
+    normalized = raw.lower()
+    if normalized.endswith("m") and not normalized.endswith("ms") and not raw.endswith("m"):
+        return None  # `M` is months to Elasticsearch, not minutes: not a time value
+    if re.fullmatch(r"0+", normalized):
+        return 0.0
+    match = _ES_TIME.fullmatch(normalized)
+    if match is None or int(match.group(1)) < 0:
+        return None
+    return int(match.group(1)) * _UNIT_DAYS[match.group(2)]
 
 
 def _loki(doc: dict) -> tuple[float | None, str]:
@@ -539,7 +565,7 @@ def _ilm(phases: dict) -> tuple[float | None, str]:
     delete = phases.get("delete")
     if not isinstance(delete, dict):
         return math.inf, "no delete phase"
-    days = duration_days(delete.get("min_age", "0ms"))
+    days = es_time_days(delete.get("min_age", "0ms"))
     return days, "ILM delete phase min_age" if days is not None else "ILM delete min_age is not a duration"
 
 
@@ -552,7 +578,7 @@ def _ism(states: list) -> tuple[float | None, str]:
     for state in states:
         for tr in _l(state.get("transitions")) if isinstance(state, dict) else []:
             if isinstance(tr, dict) and tr.get("state_name") in deleting:
-                age = duration_days(_d(tr.get("conditions")).get("min_index_age", ""))
+                age = es_time_days(_d(tr.get("conditions")).get("min_index_age", ""))
                 if age is not None:
                     ages.append(age)
     if not ages:
@@ -616,9 +642,10 @@ def _days(days: float) -> str:
 )
 def audit_log_shipped(ctx: CheckContext) -> Iterator[Finding]:
     """Files on a control-plane node die with the node and can be edited by whoever owns it; an incident
-    investigation needs a copy elsewhere. A webhook backend ships by itself."""
+    investigation needs a copy elsewhere. A webhook backend ships by itself, but only with a policy file: without
+    one the API server builds no webhook backend."""
     servers = apiserver.apiservers(ctx)
-    webhook = next((s for s in servers if s.get("audit-webhook-config-file")), None)
+    webhook = next((s for s in servers if s.get("audit-webhook-config-file") and s.get("audit-policy-file")), None)
     if webhook is not None:
         yield ctx.passed(webhook.ref, "the API server sends audit events to a webhook backend "
                          f"({webhook.get('audit-webhook-config-file')}) off the node")
