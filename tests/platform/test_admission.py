@@ -305,3 +305,118 @@ def test_live_scan_without_permission_to_list_policies_is_not_assessed():
     psa.unlisted[("kyverno.io", "ClusterPolicy")] = "forbidden"
     [f] = run_check("admission.non-root-enforced", psa)
     assert f.status is Status.PASS  # what is seen to enforce still counts
+
+
+def test_kyverno_override_without_namespaces_or_with_empty_selector_covers_every_namespace():
+    # pkg/engine/api matchOverride and pkg/policycache: no namespaces and no selector is every namespace;
+    # an empty selector {} matches every namespace (LabelSelectorAsSelector)
+    blanket = kyverno("r", "validationFailureAction: Enforce, validationFailureActionOverrides: [{action: Audit}]",
+                      validate=REGISTRY)
+    assert set(result("admission.registry-enforced", blanket).values()) == {Status.FAIL}
+    empty = kyverno("r", "validationFailureAction: Enforce, validationFailureActionOverrides: "
+                    "[{action: Audit, namespaceSelector: {}}]", validate=REGISTRY)
+    assert set(result("admission.registry-enforced", empty).values()) == {Status.FAIL}
+
+
+def test_kyverno_enforce_override_needs_names_and_selector_and_rule_action_beats_policy_override():
+    # the engine needs a matching name AND the selector when both are set; the policy cache needs either
+    both = kyverno("r", "validationFailureAction: Audit, validationFailureActionOverrides: [{action: Enforce, "
+                   "namespaces: [mes, scada], namespaceSelector: {matchLabels: {zone: ot}}}]", validate=REGISTRY)
+    assert result("admission.registry-enforced", both) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.FAIL}
+    # the engine resolves the rule's own failureAction before the policy's overrides: Audit never blocks
+    rule_audit = kyverno("r", "validationFailureActionOverrides: [{action: Enforce, namespaces: [scada]}]",
+                         validate=REGISTRY + ", failureAction: Audit")
+    assert set(result("admission.registry-enforced", rule_audit).values()) == {Status.FAIL}
+
+
+def test_kyverno_action_values_are_case_sensitive():
+    shouting = kyverno("r", "validationFailureAction: ENFORCE", validate=REGISTRY)  # not Enforce/enforce
+    assert set(result("admission.registry-enforced", shouting).values()) == {Status.FAIL}
+
+
+def test_verify_images_rule_action_and_attestations():
+    doc = yaml.safe_load((VERIFY % "Enforce").split("\n---\n")[0])
+    doc["spec"]["validationFailureActionOverrides"] = [{"action": "Audit", "namespaces": ["scada"]}]
+    # a failureAction on a verifyImages entry is the rule's action: the policy's overrides do not apply
+    assert set(result("admission.signature-enforced", json.dumps(doc) + "\n---\n").values()) == {Status.PASS}
+    entry = doc["spec"]["rules"][0]["verifyImages"][0]
+    entry["attestations"] = [{"type": "https://slsa.dev/provenance/v0.2", "attestors": entry.pop("attestors")}]
+    assert set(result("admission.signature-enforced", json.dumps(doc) + "\n---\n").values()) == {Status.PASS}
+
+
+def test_gatekeeper_action_case_kinds_groups_and_exemptions():
+    repos = gatekeeper("K8sAllowedRepos", "repos", """\
+        enforcementAction: %s
+        match:
+          kinds: [{apiGroups: [""]}]
+        parameters: {repos: [registry.plant.example/]}
+        """)
+    assert set(result("admission.registry-enforced", repos % "deny").values()) == {Status.PASS}  # kinds: [] is all
+    assert set(result("admission.registry-enforced", repos % "Deny").values()) == {Status.FAIL}  # unrecognized
+    apps_only = repos.replace('apiGroups: [""]', "apiGroups: [apps], kinds: [Pod]") % "deny"
+    assert set(result("admission.registry-enforced", apps_only).values()) == {Status.FAIL}
+    config = textwrap.dedent("""\
+        apiVersion: config.gatekeeper.sh/v1alpha1
+        kind: Config
+        metadata: {name: config, namespace: gatekeeper-system}
+        spec:
+          match:
+          - {excludedNamespaces: [kube-*, scada], processes: [webhook]}
+          - {excludedNamespaces: [mes], processes: [audit]}
+        ---
+        """)
+    exempt = result("admission.registry-enforced", config + repos % "deny")
+    assert (exempt["Namespace/mes"], exempt["Namespace/scada"]) == (Status.PASS, Status.FAIL)
+    ignored = NAMESPACES.replace("{name: historian, labels: {zone: ot}}",
+                                 "{name: historian, labels: {zone: ot, admission.gatekeeper.sh/ignore: 'yes'}}")
+    statuses_ = statuses(run_check("admission.registry-enforced", inventory_from_yaml(ignored + repos % "deny")))
+    assert statuses_["Namespace/historian"] is Status.FAIL and statuses_["Namespace/mes"] is Status.PASS
+    scoped_warn = gatekeeper("K8sAllowedRepos", "repos", """\
+        enforcementAction: scoped
+        scopedEnforcementActions:
+        - {action: warn, enforcementPoints: [{name: "*"}]}
+        parameters: {repos: [registry.plant.example/]}
+        """)
+    findings = run_check("admission.registry-enforced", inventory_from_yaml(NAMESPACES + scoped_warn))
+    assert all(f.status is Status.FAIL and "Warn mode" in f.message for f in findings)
+
+
+def test_vap_match_resources_narrowing():
+    policy, binding = (VAP % ("Fail", "[Deny]")).split("---\n")[:2]
+    every = policy.replace("resources: [pods]", "resources: ['*/*']")
+    assert result("admission.limits-enforced", every + "---\n" + binding + "---\n")["Namespace/scada"] is Status.PASS
+    excluded = policy.replace("  validations:", "    excludeResourceRules:\n"
+                              "    - {apiGroups: [''], apiVersions: ['*'], operations: ['*'], resources: [pods]}\n"
+                              "  validations:")
+    assert set(result("admission.limits-enforced", excluded + "---\n" + binding + "---\n").values()) == {Status.FAIL}
+    some_pods = binding.replace("matchResources: {", "matchResources: {objectSelector: {matchLabels: {tier: web}}, ")
+    assert set(result("admission.limits-enforced", policy + "---\n" + some_pods + "---\n").values()) == {Status.FAIL}
+
+
+def test_v1beta1_webhook_without_failure_policy_fails_open():
+    hook = textwrap.dedent("""\
+        apiVersion: admissionregistration.k8s.io/%s
+        kind: ValidatingWebhookConfiguration
+        metadata: {name: gatekeeper-validating-webhook-configuration}
+        webhooks:
+        - name: validation.gatekeeper.sh
+          clientConfig: {service: {name: gatekeeper-webhook-service, namespace: gatekeeper-system}}
+        """)
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(hook % "v1beta1"))
+    assert f.status is Status.FAIL  # v1beta1 defaults failurePolicy to Ignore
+    [f] = run_check("admission.webhook-failure-policy", inventory_from_yaml(hook % "v1"))
+    assert f.status is Status.PASS
+
+
+def test_psa_invalid_enforce_level_evaluates_as_restricted():
+    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: mes, labels: " \
+           "{pod-security.kubernetes.io/enforce: Restricted}}\n"  # not a valid level: PSA falls back to restricted
+    [f] = run_check("admission.non-root-enforced", inventory_from_yaml(text))
+    assert f.status is Status.PASS
+
+
+def test_kyverno_exclude_with_empty_namespace_selector_excludes_everything():
+    everything = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                         exclude="{any: [{resources: {namespaceSelector: {}}}]}")
+    assert set(result("admission.non-root-enforced", everything).values()) == {Status.FAIL}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.checks.runtime import unlisted
@@ -105,26 +105,80 @@ def _classify_text(text: str, patterns: list[tuple[str, str]]) -> set[str]:
 
 
 # ---- Kyverno -----------------------------------------------------------------------------------------------
-def _action_name(value: object, default: str = AUDIT) -> str:
-    text = str(value or "").strip().lower()
-    return {"enforce": ENFORCE, "audit": AUDIT}.get(text, default)
+def _action_name(value: object) -> str:
+    """Upstream `Enforce()` is true for `Enforce` and the legacy `enforce` only; any other value reports."""
+    return ENFORCE if value in ("Enforce", "enforce") else AUDIT
 
 
-def _overrides(raw: object) -> list[tuple[str, NsPredicate, NsPredicate | None]]:
+@dataclass(frozen=True)
+class _Override:
+    """A failureActionOverrides entry; `namespaces`/`selector` are None when the field is absent, which
+    the resolvers read differently from an empty list or an empty selector."""
+
+    action: str
+    namespaces: tuple[str, ...] | None
+    selector: NsPredicate | None
+
+
+def _overrides(raw: object) -> tuple[_Override, ...]:
+    """Entries with an invalid action are skipped (the engine's `IsValid()`; the CRD enum rejects them)."""
     out = []
     for item in _l(raw):
-        if isinstance(item, dict):
-            names = _names(item.get("namespaces")) if item.get("namespaces") else None
-            selector = _selector(item["namespaceSelector"]) if item.get("namespaceSelector") else None
-            out.append((_action_name(item.get("action")), names or (lambda ns, labels: False), selector))
-    return out
+        if isinstance(item, dict) and item.get("action") in ("Enforce", "enforce", "Audit", "audit"):
+            names, selector = item.get("namespaces"), item.get("namespaceSelector")
+            out.append(_Override(_action_name(item["action"]),
+                                 None if names is None else tuple(str(n) for n in _l(names)),
+                                 None if selector is None else _selector(selector)))
+    return tuple(out)
 
 
-def _override_action(overrides: list, ns: str, labels: dict) -> str | None:
-    for action, names, selector in overrides:
-        if names(ns, labels) or (selector is not None and selector(ns, labels)):
-            return action
+def _named(patterns: tuple[str, ...], ns: str) -> bool:
+    return any(fnmatch.fnmatchcase(ns, p) for p in patterns)
+
+
+def _engine_override(overrides: tuple[_Override, ...], ns: str, labels: dict) -> str | None:
+    """pkg/engine/api matchOverride: without `namespaces` the selector decides (no selector: every
+    namespace); with `namespaces` a matching name AND, if set, the selector."""
+    for o in overrides:
+        if o.namespaces is None:
+            if o.selector is None or o.selector(ns, labels):
+                return o.action
+        elif _named(o.namespaces, ns) and (o.selector is None or o.selector(ns, labels)):
+            return o.action
     return None
+
+
+def _cache_override(overrides: tuple[_Override, ...], ns: str, labels: dict) -> str | None:
+    """pkg/policycache: no names and no selector is every namespace; otherwise a matching name OR selector."""
+    for o in overrides:
+        if (not o.namespaces and o.selector is None) or _named(o.namespaces or (), ns) or (
+                o.selector is not None and o.selector(ns, labels)):
+            return o.action
+    return None
+
+
+@dataclass(frozen=True)
+class _Actions:
+    """The failure-action fields of one Kyverno rule and its policy (rule fields None when unset)."""
+
+    spec_action: str
+    spec_overrides: tuple[_Override, ...]
+    rule_action: str | None = None
+    rule_overrides: tuple[_Override, ...] = ()
+    validate: bool = True
+
+    def effective(self, ns: str, labels: dict) -> str:
+        """A validate rule blocks only when both upstream resolvers say Enforce: the policy cache routes it to
+        the enforcing webhook path (rule overrides, else policy overrides; then the rule's, else the policy's
+        action) and the engine's HasEnforcedFailure blocks (rule overrides, rule action, policy overrides,
+        policy action). verifyImages rules go to the image webhook whatever their action: the engine decides."""
+        engine = (_engine_override(self.rule_overrides, ns, labels) or self.rule_action
+                  or _engine_override(self.spec_overrides, ns, labels) or self.spec_action)
+        if not self.validate:
+            return engine
+        cache = _cache_override(self.rule_overrides or self.spec_overrides, ns, labels) \
+            or self.rule_action or self.spec_action
+        return ENFORCE if engine == cache == ENFORCE else AUDIT
 
 
 def _filter_covers(f: dict) -> NsPredicate | None:
@@ -156,12 +210,13 @@ def _filter_excludes(f: dict) -> tuple[NsPredicate, list[str]] | None:
     kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
     if kinds and not any(k in ("Pod", "*") for k in kinds):
         return None
-    if not res.get("namespaces") and not res.get("namespaceSelector"):
+    has_selector = res.get("namespaceSelector") is not None  # an empty selector {} matches every namespace
+    if not res.get("namespaces") and not has_selector:
         return None
     names = _names(res.get("namespaces")) if res.get("namespaces") else None
-    selector = _selector(res.get("namespaceSelector")) if res.get("namespaceSelector") else None
+    selector = _selector(res.get("namespaceSelector")) if has_selector else None
     listed = [str(n) for n in _l(res.get("namespaces"))]
-    if res.get("namespaceSelector"):
+    if has_selector:
         listed.append(f"namespaceSelector {json.dumps(res['namespaceSelector'], sort_keys=True)}")
     return (lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels)),
             listed)
@@ -195,52 +250,64 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
         for policy in inv.objects(kind, "kyverno.io"):
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
             own_ns = policy["metadata"].get("namespace") if kind == "Policy" else None
-            default = _action_name(spec.get("validationFailureAction"))
+            actions = _Actions(_action_name(spec.get("validationFailureAction")),  # unset: the CRD default Audit
+                               _overrides(spec.get("validationFailureActionOverrides")))
             admission = spec.get("admission") is not False
-            spec_overrides = _overrides(spec.get("validationFailureActionOverrides"))
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
-                yield from _kyverno_rule(inv, policy, kind, rule, own_ns, default, admission, spec_overrides)
+                yield from _kyverno_rule(inv, policy, kind, rule, own_ns, actions, admission)
 
 
-def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, default: str,
-                  admission: bool, spec_overrides: list) -> Iterator[Enforcement]:
+_SIGNATURE_KEYS = ("attestors", "attestations", "key", "keyless", "subject", "issuer", "roots")
+
+
+def _validate_part(validate: dict, actions: _Actions) -> tuple[set[str], _Actions]:
+    body = {k: v for k, v in validate.items() if k not in ("message", "failureAction", "failureActionOverrides")}
+    controls = _classify_text(json.dumps(body, sort_keys=True, default=str), list(_walk_strings(body)))
+    pod_security = validate.get("podSecurity")
+    if isinstance(pod_security, dict) and pod_security.get("level") == "restricted" and not any(
+            isinstance(e, dict) and e.get("controlName") == "Running as Non-root"
+            for e in _l(pod_security.get("exclude"))):
+        controls.add("non-root")
+    action = validate.get("failureAction")  # set, even to "", it replaces the policy's action
+    return controls, replace(actions, rule_action=None if action is None else _action_name(action),
+                             rule_overrides=_overrides(validate.get("failureActionOverrides")))
+
+
+def _verify_images_part(entries: list, actions: _Actions) -> tuple[set[str], _Actions]:
+    """A verifyImages rule's action is Enforce when any entry enforces, else the first entry's that is set."""
+    entries = [e for e in entries if isinstance(e, dict)]
+    controls = {"signature"} if any(e.get(k) for e in entries for k in _SIGNATURE_KEYS) else set()
+    set_actions = [_action_name(e["failureAction"]) for e in entries if e.get("failureAction") is not None]
+    rule_action = ENFORCE if ENFORCE in set_actions else set_actions[0] if set_actions else None
+    return controls, replace(actions, rule_action=rule_action, validate=False)
+
+
+def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: _Actions,
+                  admission: bool) -> Iterator[Enforcement]:
     covers, _ = _block(rule.get("match"), True)
     if covers is None:
         return
     excludes, excluded = _block(rule.get("exclude"), False)
     label = f"{kind} {policy['metadata'].get('name')} rule {rule.get('name')}"
-    parts: list[tuple[set[str], str, list]] = []
-    validate = rule.get("validate")
-    if isinstance(validate, dict):
-        body = {k: v for k, v in validate.items() if k not in ("message", "failureAction", "failureActionOverrides")}
-        text = json.dumps(body, sort_keys=True, default=str)
-        controls = _classify_text(text, list(_walk_strings(body)))
-        pod_security = validate.get("podSecurity")
-        if isinstance(pod_security, dict) and pod_security.get("level") == "restricted" and not any(
-                isinstance(e, dict) and e.get("controlName") == "Running as Non-root"
-                for e in _l(pod_security.get("exclude"))):
-            controls.add("non-root")
-        action = _action_name(validate.get("failureAction"), default) if validate.get("failureAction") else default
-        overrides = _overrides(validate["failureActionOverrides"]) if validate.get("failureActionOverrides") \
-            else spec_overrides
-        parts.append((controls, action, overrides))
-    for entry in _l(rule.get("verifyImages")):
-        if isinstance(entry, dict) and any(entry.get(k) for k in ("attestors", "key", "keyless", "subject", "roots")):
-            action = _action_name(entry.get("failureAction"), default) if entry.get("failureAction") else default
-            parts.append(({"signature"}, action, spec_overrides))
-    for controls, action, overrides in parts:
-        def effective(ns: str, labels: dict, action: str = action, overrides: list = overrides) -> str | None:
-            if own_ns is not None and ns != own_ns:
-                return None
-            if not covers(ns, labels) or excludes(ns, labels):
-                return None
-            if not admission:
-                return AUDIT  # background scans only: reports, never blocks
-            return _override_action(overrides, ns, labels) or action
+    if isinstance(rule.get("validate"), dict):
+        controls, rule_actions = _validate_part(rule["validate"], actions)
+    elif isinstance(rule.get("verifyImages"), list):
+        controls, rule_actions = _verify_images_part(rule["verifyImages"], actions)
+    else:
+        return
 
-        yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, tuple(excluded))
+    def effective(ns: str, labels: dict) -> str | None:
+        if own_ns is not None and ns != own_ns:
+            return None
+        if not covers(ns, labels) or excludes(ns, labels):
+            return None
+        if not admission:
+            return AUDIT  # background scans only: reports, never blocks
+        return rule_actions.effective(ns, labels)
+
+    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, tuple(excluded))
 
 
 # ---- Gatekeeper --------------------------------------------------------------------------------------------
@@ -259,18 +326,41 @@ def _gatekeeper_controls(kind: str, params: dict) -> set[str]:
     return found
 
 
+_GK_WEBHOOK_POINTS = ("validation.gatekeeper.sh", "*")
+GK_IGNORE = "admission.gatekeeper.sh/ignore"
+
+
 def _gatekeeper_action(spec: dict) -> str:
-    action = str(spec.get("enforcementAction") or "deny").lower()
+    """Gatekeeper's GetEnforcementAction: unset or "" is deny, values are case-sensitive, an unknown one is
+    `unrecognized` (not enforced); `scoped` takes the actions listed for the admission webhook point."""
+    action = spec.get("enforcementAction")
+    action = "deny" if action is None or action == "" else action
     if action == "scoped":
-        for scoped in _l(spec.get("scopedEnforcementActions")):
-            points = [p.get("name") for p in _l(scoped.get("enforcementPoints")) if isinstance(p, dict)]
-            if str(scoped.get("action")).lower() == "deny" and ("validation.gatekeeper.sh" in points or "*" in points):
-                return ENFORCE
-        return AUDIT
-    return {"deny": ENFORCE, "warn": WARN}.get(action, AUDIT)  # dryrun and unknown actions only report
+        actions = {scoped.get("action") for scoped in _l(spec.get("scopedEnforcementActions"))
+                   if isinstance(scoped, dict) and any(isinstance(p, dict) and p.get("name") in _GK_WEBHOOK_POINTS
+                                                       for p in _l(scoped.get("enforcementPoints")))}
+        action = "deny" if "deny" in actions else "warn" if "warn" in actions else "dryrun"
+    return {"deny": ENFORCE, "warn": WARN}.get(action, AUDIT)  # dryrun and unrecognized actions only report
+
+
+def _gatekeeper_matches_pods(match: dict) -> bool:
+    """match.kinds: empty matches every kind; an entry needs the kind (empty list, `*` or Pod) AND the core
+    group (empty list, `*` or "")."""
+    kinds = [k for k in _l(match.get("kinds")) if isinstance(k, dict)]
+    return not _l(match.get("kinds")) or any(
+        (not _l(k.get("kinds")) or {"*", "Pod"} & set(_l(k.get("kinds"))))
+        and (not _l(k.get("apiGroups")) or {"*", ""} & set(_l(k.get("apiGroups")))) for k in kinds)
+
+
+def _gatekeeper_config_exclusions(inv: Inventory) -> list[str]:
+    """Namespaces the Config resource (it must be named `config`) exempts from the admission webhook."""
+    return [str(n) for cfg in inv.objects("Config", "config.gatekeeper.sh") if cfg["metadata"].get("name") == "config"
+            for entry in _l(_d(cfg.get("spec")).get("match")) if isinstance(entry, dict)
+            and {"*", "webhook"} & set(_l(entry.get("processes"))) for n in _l(entry.get("excludedNamespaces"))]
 
 
 def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
+    exempt = _gatekeeper_config_exclusions(inv)
     for group, kind in inv.kinds():
         if group != "constraints.gatekeeper.sh":
             continue
@@ -278,14 +368,12 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
             spec = constraint.get("spec") if isinstance(constraint.get("spec"), dict) else {}
             controls = _gatekeeper_controls(kind, _d(spec.get("parameters")))
             match = spec.get("match") if isinstance(spec.get("match"), dict) else {}
-            kinds = _l(match.get("kinds"))
-            if kinds and not any("Pod" in _l(k.get("kinds")) or "*" in _l(k.get("kinds"))
-                                 for k in kinds if isinstance(k, dict)):
+            if not _gatekeeper_matches_pods(match):
                 continue
             if match.get("labelSelector") or match.get("scope") == "Cluster" or match.get("name"):
                 continue
             names = _names(match["namespaces"]) if match.get("namespaces") else None
-            excluded = [str(n) for n in _l(match.get("excludedNamespaces"))]
+            excluded = [str(n) for n in _l(match.get("excludedNamespaces"))] + exempt
             excl = _names(excluded)
             selector = _selector(match.get("namespaceSelector"))
             action = _gatekeeper_action(spec)
@@ -294,6 +382,8 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
                           selector: NsPredicate = selector, action: str = action) -> str | None:
                 if (names is not None and not names(ns, labels)) or excl(ns, labels) or not selector(ns, labels):
                     return None
+                if GK_IGNORE in labels:
+                    return None  # the webhook's default namespaceSelector skips namespaces with this label
                 return action
 
             yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
@@ -301,16 +391,35 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
 
 
 # ---- ValidatingAdmissionPolicy -----------------------------------------------------------------------------
-def _vap_matches_pods(constraints: dict) -> bool:
-    for rule in _l(constraints.get("resourceRules")):
-        if not isinstance(rule, dict):
-            continue
-        groups, resources = _l(rule.get("apiGroups")), _l(rule.get("resources"))
-        ops = _l(rule.get("operations"))
-        if ("" in groups or "*" in groups) and ("pods" in resources or "*" in resources) and (
-                "CREATE" in ops or "*" in ops):
-            return True
-    return False
+def _rule_hits_pod_create(rule: object) -> bool:
+    """A NamedRuleWithOperations that sees every Pod CREATE (`*` is all resources, `*/*` adds subresources;
+    resourceNames narrows it to some objects)."""
+    if not isinstance(rule, dict) or _l(rule.get("resourceNames")):
+        return False
+    return bool({"", "*"} & set(_l(rule.get("apiGroups"))) and {"v1", "*"} & set(_l(rule.get("apiVersions")))
+                and {"pods", "*", "*/*"} & set(_l(rule.get("resources")))
+                and {"CREATE", "*"} & set(_l(rule.get("operations"))))
+
+
+def _vap_scope(resources: dict, required: bool) -> NsPredicate | None:
+    """A policy's matchConstraints or a binding's matchResources as a namespace predicate, None when it does
+    not cover all Pods: no resourceRule on Pod CREATE (a binding without rules keeps the policy's), an
+    excludeResourceRule on all Pods, or an objectSelector that picks some Pods only."""
+    rules = _l(resources.get("resourceRules"))
+    if (required or rules) and not any(_rule_hits_pod_create(r) for r in rules):
+        return None
+    if any(_rule_hits_pod_create(r) for r in _l(resources.get("excludeResourceRules"))):
+        return None
+    if resources.get("objectSelector") is not None and not _selects_all(resources["objectSelector"]):
+        return None
+    return _selector(resources.get("namespaceSelector"))
+
+
+def _selects_all(raw: object) -> bool:
+    try:
+        return parse_selector(raw).is_empty
+    except InvalidSelector:
+        return False
 
 
 def _vap(inv: Inventory) -> Iterator[Enforcement]:
@@ -321,8 +430,9 @@ def _vap(inv: Inventory) -> Iterator[Enforcement]:
         if policy is None:
             continue
         pspec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
-        constraints = pspec.get("matchConstraints") if isinstance(pspec.get("matchConstraints"), dict) else {}
-        if not _vap_matches_pods(constraints):
+        policy_sel = _vap_scope(_d(pspec.get("matchConstraints")), True)
+        binding_sel = _vap_scope(_d(spec.get("matchResources")), False)
+        if policy_sel is None or binding_sel is None:
             continue
         texts = [str(v.get("expression", "")) for v in _l(pspec.get("validations")) if isinstance(v, dict)]
         texts += [str(v.get("expression", "")) for v in _l(pspec.get("variables")) if isinstance(v, dict)]
@@ -331,9 +441,6 @@ def _vap(inv: Inventory) -> Iterator[Enforcement]:
             continue
         actions = {str(a) for a in _l(spec.get("validationActions"))}
         action = ENFORCE if "Deny" in actions else WARN if "Warn" in actions else AUDIT
-        policy_sel = _selector(constraints.get("namespaceSelector"))
-        match = spec.get("matchResources") if isinstance(spec.get("matchResources"), dict) else {}
-        binding_sel = _selector(match.get("namespaceSelector"))
 
         def effective(ns: str, labels: dict, a: NsPredicate = policy_sel, b: NsPredicate = binding_sel,
                       action: str = action) -> str | None:
@@ -360,7 +467,12 @@ def _sigstore(inv: Inventory) -> Iterator[Enforcement]:
 
 
 def _psa(ns: str, labels: dict) -> str | None:
-    for mode, action in (("enforce", ENFORCE), ("warn", WARN), ("audit", AUDIT)):
+    """PSA's PolicyToEvaluate: an enforce label that is not a valid level evaluates as restricted; invalid
+    warn/audit levels fail open to privileged."""
+    enforce = labels.get(PSA_ENFORCE)
+    if enforce is not None and enforce not in ("privileged", "baseline"):
+        return ENFORCE
+    for mode, action in (("warn", WARN), ("audit", AUDIT)):
         if labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted":
             return action
     return None
@@ -405,7 +517,8 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
         applied = [(e, a) for e, a in applied if a is not None]
         psa = _psa(ns, labels) if control == "non-root" else None
         if psa is not None:
-            label = f"label pod-security.kubernetes.io/{psa.lower()}=restricted"
+            key = f"pod-security.kubernetes.io/{psa.lower()}"
+            label = f"label {key}={labels.get(key)}"
             ref = ResourceRef("v1", "Namespace", None, ns)
             applied.append((Enforcement("Pod Security Admission", ref, label, frozenset({control}), _psa), psa))
         enforced = [e for e, a in applied if a == ENFORCE]
@@ -499,7 +612,7 @@ def _engines(ctx: CheckContext) -> dict[str, list[str]]:
     if inv.objects("ValidatingAdmissionPolicyBinding"):
         found.setdefault("ValidatingAdmissionPolicy", []).extend(
             b["metadata"].get("name") for b in inv.objects("ValidatingAdmissionPolicyBinding"))
-    psa = [ns for ns in inv.namespaces() if inv.namespace_labels(ns).get(PSA_ENFORCE) in ("baseline", "restricted")]
+    psa = [ns for ns in inv.namespaces() if inv.namespace_labels(ns).get(PSA_ENFORCE) not in (None, "privileged")]
     if psa:
         found["Pod Security Admission"] = [f"namespace {ns}" for ns in psa]
     return found
@@ -533,6 +646,11 @@ def controller_present(ctx: CheckContext) -> Iterator[Finding]:
 _ENGINE_WEBHOOKS = ("kyverno", "gatekeeper", "policy.sigstore.dev", "policy-controller")
 
 
+def _webhook_default_failure_policy(cfg: dict) -> str:
+    """An unset failurePolicy defaults to Fail in admissionregistration.k8s.io/v1 but to Ignore in v1beta1."""
+    return "Ignore" if str(cfg.get("apiVersion", "")).endswith("/v1beta1") else "Fail"
+
+
 @check(
     id="admission.webhook-failure-policy",
     title="Policy engine webhooks and policies fail closed (failurePolicy: Fail)",
@@ -556,7 +674,7 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
             if not any(e in who for e in _ENGINE_WEBHOOKS):
                 continue
             seen = True
-            policy = hook.get("failurePolicy") or "Fail"  # the admissionregistration.k8s.io/v1 default
+            policy = hook.get("failurePolicy") or _webhook_default_failure_policy(cfg)
             label = f"webhook {hook.get('name')}"
             if policy == "Ignore":
                 if name.startswith("kyverno") and str(hook.get("name", "")).endswith("-ignore"):
