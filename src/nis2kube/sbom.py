@@ -28,6 +28,7 @@ MAX_SBOM_BYTES = 128 * 1024 * 1024
 _IMAGE_PROPERTIES = ("aquasecurity:trivy:RepoDigest", "aquasecurity:trivy:RepoTag", "aquasecurity:trivy:Reference",
                      "syft:image:labels", "syft:image:name")
 _ATTRIBUTION = re.compile(r"^(RepoDigest|RepoTag|Reference):\s*(\S+)\s*$")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _CDX_NS = re.compile(r"^\{http://cyclonedx\.org/schema/bom/(\d+\.\d+)\}bom$")
 
 
@@ -154,6 +155,10 @@ def _cyclonedx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbo
              if isinstance(p, dict) and p.get("name") in _IMAGE_PROPERTIES[:3] and p.get("value")]
     if isinstance(subject.get("purl"), str):
         names.extend(_oci_purl(subject["purl"]))
+    if subject.get("type") == "container":
+        hashes = [(str(h.get("alg", "")), str(h.get("content", ""))) for h in _l(subject.get("hashes"))
+                  if isinstance(h, dict)]
+        names.extend(_container_digests(subject.get("name"), subject.get("version"), hashes))
     images = subjects + tuple(canonical_image(n) for n in names)
     return Sbom(path, f"CycloneDX {doc.get('specVersion', '?')} JSON", _unique(images), count, tuple(purls))
 
@@ -181,6 +186,10 @@ def _cyclonedx_xml(text: bytes, path: str) -> Sbom:
         purl = subject.find("c:purl", ns)
         if purl is not None and purl.text:
             names.extend(_oci_purl(purl.text.strip()))
+        if subject.get("type") == "container":
+            hashes = [(h.get("alg", ""), h.text or "") for h in subject.iterfind("c:hashes/c:hash", ns)]
+            names.extend(_container_digests(subject.findtext("c:name", "", ns), subject.findtext("c:version", "", ns),
+                                            hashes))
     images = tuple(canonical_image(n) for n in names)
     return Sbom(path, f"CycloneDX {match.group(1)} XML", _unique(images), count, purls)
 
@@ -202,6 +211,10 @@ def _spdx_json(doc: dict, path: str, subjects: tuple[ImageRef, ...]) -> Sbom:
             found = _ATTRIBUTION.match(str(text))
             if found:
                 names.append(found.group(2))
+        if pkg.get("primaryPackagePurpose") == "CONTAINER":
+            sums = [(str(c.get("algorithm", "")), str(c.get("checksumValue", ""))) for c in _l(pkg.get("checksums"))
+                    if isinstance(c, dict)]
+            names.extend(_container_digests(pkg.get("name"), pkg.get("versionInfo"), sums))
     images = subjects + tuple(canonical_image(n) for n in names)
     return Sbom(path, f"{doc['spdxVersion']} JSON", _unique(images), len(packages), tuple(purls))
 
@@ -247,6 +260,19 @@ def _spdx_tag_value(text: str, path: str) -> Sbom:
     names.extend(n for purl in purls for n in _oci_purl(purl))
     images = tuple(canonical_image(n) for n in names)
     return Sbom(path, f"{version.group(1) if version else 'SPDX'} tag-value", _unique(images), packages, purls)
+
+
+def _container_digests(name: object, version: object, hashes: list[tuple[str, str]]) -> list[str]:
+    """`name@digest` for the image an SBOM's container component is: syft writes the manifest digest as its
+    version (CycloneDX metadata.component, the SPDX CONTAINER package), others a SHA-256 hash or checksum."""
+    if not isinstance(name, str) or not name.strip():
+        return []
+    digests = {f"sha256:{value.lower()}" for alg, value in hashes
+               if alg.upper().replace("-", "") == "SHA256" and _SHA256_HEX.fullmatch(value)}
+    if isinstance(version, str) and version.startswith("sha256:") and _SHA256_HEX.fullmatch(version[7:]):
+        digests.add(version.lower())
+    base = name.strip().split("@")[0]
+    return [f"{base}@{digest}" for digest in sorted(digests)]
 
 
 def _oci_purl(purl: str) -> list[str]:

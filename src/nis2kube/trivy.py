@@ -104,13 +104,22 @@ class ImageIndex(Generic[T]):
         if image.digest and image.digest in self.by_digest:
             return self.by_digest[image.digest], "digest"
         if image.tag or not image.digest:
-            found = self.by_tag.get((image.name, image.tag or "latest"))
+            found = [i for i in self.by_tag.get((image.name, image.tag or "latest"), ())
+                     if not _other_digest(i, image)]
             if found:
                 return found, "tag"
         return [], ""
 
     def __bool__(self) -> bool:
         return bool(self.by_digest or self.by_tag)
+
+
+def _other_digest(item: object, image: ImageRef) -> bool:
+    """The item names digests of this repository and the pinned image is none of them: the tag moved on."""
+    if not image.digest:
+        return False
+    digests = {i.digest for i in getattr(item, "images", ()) if i.digest and i.name == image.name}
+    return bool(digests) and image.digest not in digests
 
 
 def _append_once(items: list, item: object) -> None:
@@ -242,11 +251,13 @@ def operator_report(inv: Inventory, obj: dict) -> ScanReport | None:
                                        str(v.get("installedVersion", "")), str(v.get("fixedVersion") or "").strip(),
                                        _severity(v.get("severity"))))
     meta = _d(obj.get("metadata"))
-    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+    labels = _d(meta.get("labels"))
+    # a name too long for a label value is hashed into a name-hash label and kept whole in an annotation
+    name = labels.get(LABEL_NAME) or _d(meta.get("annotations")).get(LABEL_NAME)
     workload = None
-    if labels.get(LABEL_KIND) and labels.get(LABEL_NAME):
+    if labels.get(LABEL_KIND) and name:
         workload = (str(labels[LABEL_KIND]), str(labels.get(LABEL_NAMESPACE) or meta.get("namespace") or ""),
-                    str(labels[LABEL_NAME]), str(labels.get(LABEL_CONTAINER, "")))
+                    str(name), str(labels.get(LABEL_CONTAINER, "")))
     scanned = _timestamp(report.get("updateTimestamp")) or _timestamp(meta.get("creationTimestamp"))
     ref = inv.ref(obj)
     return ScanReport(ref.display, (image,), scanned, tuple(vulns), ref, workload)
@@ -260,9 +271,11 @@ def _operator_image(report: dict) -> ImageRef | None:
     registry = report.get("registry") if isinstance(report.get("registry"), dict) else {}
     server = str(registry.get("server") or "").strip()
     raw = f"{server}/{repository}" if server else repository
+    # The operator records the tag or the digest the workload names; a digest beside a tag is Trivy's
+    # Metadata.ImageID, the config digest, which no image reference ever carries.
     if artifact.get("tag"):
         raw += f":{artifact['tag']}"
-    if artifact.get("digest"):
+    elif artifact.get("digest"):
         raw += f"@{artifact['digest']}"
     return canonical_image(raw)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import SHARED, inventory_from_yaml, needs_corpora, run_check, statuses
@@ -75,6 +77,28 @@ def test_xml_with_entities_is_refused_and_other_json_is_not_an_sbom(tmp_path):
         parse_sbom(b"<html/>", "x.html")
     with pytest.raises(InputError, match="cannot read"):
         load_sbom(str(tmp_path / "missing.json"))
+
+
+SYFT_DIGEST = "sha256:2731251dc34951c0e50fcc643b4c5f74922dad1a5d98f302b504cf46cd5d9368"
+
+
+def test_syft_cyclonedx_container_component_names_the_image_by_its_version_digest(tmp_path):
+    """syft writes the image's manifest digest as metadata.component.version (type container), no purl."""
+    golden = SYFT / "cyclonedxjson/testdata/snapshot/TestCycloneDxImageEncoder.golden"
+    assert load_sbom(str(golden)).images == ()  # "sha256:redacted" is no digest
+    sbom = tmp_path / "bom.json"
+    sbom.write_text(golden.read_text().replace('"version": "sha256:redacted"', f'"version": "{SYFT_DIGEST}"'))
+    inv = inventory_from_yaml(deployment("a", f"registry.plant.example/ot/user-image-input@{SYFT_DIGEST}"))
+    [finding] = run_check("supply.sbom-coverage", inv, inputs={"sbom": [str(sbom)]})
+    assert finding.status is Status.PASS and finding.evidence["matched_by"] == "digest"
+
+
+def test_spdx_container_package_names_the_image_by_its_checksum():
+    doc = json.loads((SYFT / "spdxjson/testdata/snapshot/TestSPDXJSONImageEncoder.golden").read_text())
+    [container] = [p for p in doc["packages"] if p.get("primaryPackagePurpose") == "CONTAINER"]
+    del container["externalRefs"], container["versionInfo"]  # only the SHA256 checksum is left to say it
+    sbom = parse_sbom(json.dumps(doc).encode(), "spdx")
+    assert [i.digest for i in sbom.images] == [SYFT_DIGEST]
 
 
 def test_image_equals_file_names_an_sbom_that_does_not_say_its_image():
@@ -166,10 +190,56 @@ def test_per_rule_failure_action_overrides_the_policy_default():
     assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
 
 
-@pytest.mark.parametrize("image", ["nginx:1.27", "docker.io/library/nginx:1.27", "index.docker.io/nginx:1.27"])
+@pytest.mark.parametrize("image", ["nginx:1.27", "docker.io/library/nginx:1.27"])
 def test_docker_hub_images_match_docker_io_patterns(image):
     inv = inventory_from_yaml(deployment("web", image) + verify_policy(['"docker.io/library/nginx*"']))
     assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
+
+
+@pytest.mark.parametrize("image, pattern", [
+    # Kyverno keeps index.docker.io as written: a docker.io pattern does not reach it
+    ("index.docker.io/nginx:1.27", "docker.io/library/nginx*"),
+    # the image is always matched with its registry and its tag (or digest): no bare or tagless spelling
+    ("nginx:1.27", "nginx*"),
+    ("registry.plant.example/mes/api:7.3.2", "registry.plant.example/mes/api"),
+    # with a digest Kyverno matches `repo@digest`, the tag is not part of it
+    ("registry.plant.example/mes/api:7.3.2@sha256:" + "a" * 64, "registry.plant.example/mes/api:7.*"),
+])
+def test_kyverno_matches_only_its_own_spelling_of_the_image(image, pattern):
+    inv = inventory_from_yaml(deployment("api", image) + verify_policy([f'"{pattern}"']))
+    [finding] = run_check("supply.signature-policy", inv)
+    assert finding.status is Status.FAIL and "no signature-verification policy" in finding.message
+
+
+def test_kyverno_skip_is_matched_on_the_same_spelling():
+    skip = '- skipImageReferences: ["docker.io/*"]\n          imageReferences:'
+    policy = verify_policy(['"index.docker.io/*"']).replace("- imageReferences:", skip)
+    inv = inventory_from_yaml(deployment("a", "index.docker.io/library/busybox:1.36") + policy)
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
+
+
+def image_validating_policy(match: str) -> str:
+    return f"""
+apiVersion: policies.kyverno.io/v1alpha1
+kind: ImageValidatingPolicy
+metadata: {{name: verify-all}}
+spec:
+  validationActions: [Deny]
+  matchConstraints: {{resourceRules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}}]}}
+{match}
+  attestors: [{{name: cosign, cosign: {{key: {{data: "-----BEGIN PUBLIC KEY-----"}}}}}}]
+  validations:
+    - expression: "images.containers.map(i, verifyImageSignatures(i, [attestors.cosign])).all(e, e > 0)"
+---
+"""
+
+
+def test_image_validating_policy_without_match_image_references_covers_every_image():
+    inv = inventory_from_yaml(deployment("a", "quay.io/x/y:1") + image_validating_policy(""))
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.PASS]
+    scoped = image_validating_policy('  matchImageReferences: [{glob: "ghcr.io/*"}]')
+    inv = inventory_from_yaml(deployment("a", "quay.io/x/y:1") + scoped)
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [Status.FAIL]
 
 
 def test_namespaced_policy_and_exclusions_limit_coverage():
@@ -215,6 +285,39 @@ metadata: {name: scada}
             + deployment("b", "registry.plant.example/b:1", namespace="scada") + cip)
     assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs))) == {
         "Deployment/mes/a[c0]": Status.PASS, "Deployment/scada/b[c0]": Status.FAIL}
+
+
+def cluster_image_policy(glob: str) -> str:
+    return f"""
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {{name: plant}}
+spec:
+  images: [{{glob: "{glob}"}}]
+  authorities: [{{keyless: {{url: "https://fulcio.sigstore.dev"}}}}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: mes, labels: {{policy.sigstore.dev/include: "true"}}}}
+---
+"""
+
+
+@pytest.mark.parametrize("image, glob, status", [
+    # `*` stops at `/`; `**` crosses it
+    ("registry.plant.example/mes/api:7.3.2", "registry.plant.example/*", Status.FAIL),
+    ("registry.plant.example/mes/api:7.3.2", "registry.plant.example/**", Status.PASS),
+    # go-containerregistry names Docker Hub index.docker.io, with library/ for official images
+    ("nginx:1.27", "index.docker.io/library/*", Status.PASS),
+    ("nginx:1.27", "docker.io/library/*", Status.FAIL),
+    ("nginx:1.27", "*", Status.PASS),
+    ("bitnami/redis:7", "*/*", Status.PASS),
+    # characters outside policy-controller's glob alphabet make the glob invalid
+    ("registry.plant.example/mes/api:7.3.2", "registry.plant.example/mes/ap?:*", Status.FAIL),
+])
+def test_sigstore_glob_semantics(image, glob, status):
+    inv = inventory_from_yaml(deployment("a", image, namespace="mes") + cluster_image_policy(glob))
+    assert [f.status for f in run_check("supply.signature-policy", inv)] == [status]
 
 
 def test_no_policy_engine_in_an_offline_dump_is_not_assessed_but_kyverno_without_verify_fails():

@@ -92,6 +92,22 @@ def test_digest_match_beats_tag_and_unknown_digest_is_not_matched():
     assert got["other"].status is Status.NOT_ASSESSED
 
 
+def test_a_tag_match_is_refused_when_both_sides_know_different_digests(tmp_path):
+    """The scan names nginx:1.25 and its RepoDigest; a container pinned to another digest of that tag runs
+    another image, which this scan says nothing about."""
+    doc = json.loads(pathlib.Path(golden("debian-buster")).read_text())
+    scanned = "sha256:" + "1" * 64
+    doc["Metadata"]["RepoDigests"] = [f"ghcr.io/aquasecurity/trivy-test-images@{scanned}"]
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(doc))
+    image = "ghcr.io/aquasecurity/trivy-test-images:debian-buster"
+    inv = inventory_from_yaml(deployment("same", f"{image}@{scanned}") + deployment("tag", image)
+                              + deployment("moved", f"{image}@sha256:{'2' * 64}"))
+    got = {f.resource.name: f for f in run_check("vulns.fixable", inv, inputs={"trivy_report": [str(report)]})}
+    assert got["same"].evidence["matched_by"] == "digest" and got["tag"].evidence["matched_by"] == "tag"
+    assert got["moved"].status is Status.NOT_ASSESSED
+
+
 def test_operator_labels_map_a_replicaset_report_to_its_deployment_for_mirrored_images():
     """The report names ReplicaSet nginx-6d4cf56db6; the Deployment pulls the same repository via a mirror."""
     inv = inventory_from_yaml(deployment("nginx", "mirror.plant.example/library/nginx:1.16").replace("c0", "nginx")
@@ -99,6 +115,31 @@ def test_operator_labels_map_a_replicaset_report_to_its_deployment_for_mirrored_
     [finding] = run_check("vulns.fixable", inv)
     assert finding.status is Status.FAIL
     assert finding.evidence["matched_by"] == "operator labels"
+
+
+def test_long_workload_name_is_read_from_the_annotation_beside_the_name_hash_label():
+    """A ReplicaSet name longer than a label value allows: the operator labels its hash, annotates the name."""
+    deploy = "historian-aggregation-service-for-the-plant-floor-line-7"
+    replicaset = f"{deploy}-6d4cf56db6"
+    report = operator_report_text().replace(
+        "    trivy-operator.resource.name: nginx-6d4cf56db6\n",
+        "    trivy-operator.resource.name-hash: 5d7c9c6b8f\n",
+    ).replace("  labels:\n", f"  annotations:\n    trivy-operator.resource.name: {replicaset}\n  labels:\n", 1)
+    inv = inventory_from_yaml(deployment(deploy, "mirror.plant.example/library/nginx:1.16").replace("c0", "nginx")
+                              + report)
+    [finding] = run_check("vulns.fixable", inv)
+    assert finding.status is Status.FAIL and finding.evidence["matched_by"] == "operator labels"
+
+
+def test_operator_digest_beside_a_tag_is_the_image_id_not_a_repo_digest():
+    """The operator fills artifact.digest with Trivy's Metadata.ImageID (the config digest) when the workload
+    names a tag: it never equals the manifest digest a container is pinned to, and must not veto the match."""
+    config_digest = "sha256:" + "c" * 64
+    report = operator_report_text().replace("    tag: '1.16'\n", f"    tag: '1.16'\n    digest: {config_digest}\n")
+    image = "mirror.plant.example/library/nginx:1.16@sha256:" + "e" * 64
+    inv = inventory_from_yaml(deployment("nginx", image).replace("c0", "nginx") + report)
+    [finding] = run_check("vulns.fixable", inv)
+    assert finding.status is Status.FAIL and finding.evidence["matched_by"] == "operator labels"
 
 
 def test_label_mapping_ignores_a_report_of_a_previous_image():

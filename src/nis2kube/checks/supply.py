@@ -15,7 +15,6 @@ from functools import lru_cache
 
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
-from nis2kube.images import ImageRef
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import selector_matches
 from nis2kube.inventory.workloads import Workload, workloads
@@ -29,6 +28,7 @@ SIGSTORE = "policy.sigstore.dev"
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 POLICY_KINDS = (("ClusterPolicy", KYVERNO), ("Policy", KYVERNO), ("ImageValidatingPolicy", KYVERNO_POLICIES),
                 ("ClusterImagePolicy", SIGSTORE))
+_SIGSTORE_VALID_GLOB = re.compile(r"[a-zA-Z0-9\-_:/*.]+")
 POD_KINDS = frozenset({"Pod", "*", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"})
 
 
@@ -103,13 +103,13 @@ class VerifyRule:
     """One image-verification rule: which images, where, and whether a failure blocks admission."""
 
     policy: str  # Kind/name
-    patterns: tuple[str, ...]
+    patterns: tuple[str, ...] | None  # None: every image (an ImageValidatingPolicy without matchImageReferences)
     skip: tuple[str, ...]
     enforce: bool
     namespace: str | None  # namespaced policy: only here
     match: tuple[dict, ...]  # Kyverno resource filters (any-of); empty = everywhere
     exclude: tuple[dict, ...]
-    sigstore: bool = False
+    engine: str = "kyverno"  # "kyverno" (verifyImages), "ivpol" (ImageValidatingPolicy) or "sigstore"
     # Kyverno validationFailureActionOverrides: (enforce?, namespace patterns) applied before the default
     overrides: tuple[tuple[bool, tuple[str, ...]], ...] = ()
 
@@ -119,15 +119,23 @@ class VerifyRule:
                 return enforce
         return self.enforce
 
-    def covers(self, inv: Inventory, namespace: str, candidates: tuple[str, ...]) -> bool:
+    def matches_image(self, raw: str) -> bool:
+        """Each engine matches its patterns against its own spelling of the image, as it does at admission."""
+        if self.engine == "sigstore":
+            name = ggcr_name(raw)
+            return name is not None and any(_sigstore_glob(p).fullmatch(name) for p in self.patterns or ())
+        forms = kyverno_refs(raw) if self.engine == "kyverno" else (raw,)
+        if self.patterns is not None and not any(_glob(p).fullmatch(f) for p in self.patterns for f in forms):
+            return False
+        return not any(_glob(p).fullmatch(f) for p in self.skip for f in forms)
+
+    def covers(self, inv: Inventory, namespace: str, raw: str) -> bool:
         if self.namespace is not None and self.namespace != namespace:
             return False
-        if not any(_glob(p).fullmatch(c) for p in self.patterns for c in candidates):
-            return False
-        if any(_glob(p).fullmatch(c) for p in self.skip for c in candidates):
+        if not self.matches_image(raw):
             return False
         labels = inv.namespace_labels(namespace)
-        if self.sigstore and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
+        if self.engine == "sigstore" and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False  # policy-controller only admits-checks namespaces that opt in
         if self.match and not any(_filter_matches(f, namespace, labels) for f in self.match):
             return False
@@ -138,6 +146,52 @@ class VerifyRule:
 def _glob(pattern: str) -> re.Pattern[str]:
     """Kyverno's wildcard: `*` any run of characters (slashes included), `?` one character."""
     return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern))
+
+
+@lru_cache(maxsize=1024)
+def _sigstore_glob(pattern: str) -> re.Pattern[str]:
+    """policy-controller's GlobMatch: `*` one or more characters but `/`, `**` one or more of any; a bare `*`
+    or `*/*` means Docker Hub. Other characters than [A-Za-z0-9-_:/*.] make the glob invalid: it matches nothing."""
+    pattern = {"*/*": "index.docker.io/*/*", "*": "index.docker.io/library/*"}.get(pattern, pattern)
+    if not _SIGSTORE_VALID_GLOB.fullmatch(pattern):
+        return re.compile(r"(?!)")
+    parts = (re.escape(p).replace(r"\*", "[^/]+") for p in pattern.split("**"))
+    return re.compile(".+".join(parts))
+
+
+def kyverno_refs(raw: str) -> tuple[str, ...]:
+    """The string Kyverno matches imageReferences against, ImageInfo.String(): the default registry docker.io
+    added only when the first element is not a host (index.docker.io stays as written), the digest instead of
+    the tag when there is one, else the tag or `latest`. Kyverno releases differ on prefixing a one-element
+    Docker Hub-style path with `library/`; both spellings are given."""
+    first, sep, _ = raw.partition("/")
+    full = raw if sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first) \
+        else f"docker.io/{raw}"
+    name, _, digest = full.partition("@")
+    registry, _, path = name.partition("/")
+    tag = ""
+    if path.rfind(":") > path.rfind("/"):
+        path, _, tag = path.rpartition(":")
+    suffix = f"@{digest}" if digest else f":{tag or 'latest'}"
+    paths = (path, f"library/{path}") if "/" not in path else (path,)
+    return tuple(f"{registry}/{p}{suffix}" for p in paths)
+
+
+def ggcr_name(raw: str) -> str | None:
+    """go-containerregistry's Reference.Name(), what policy-controller globs are matched against:
+    `nginx:1.27` is `index.docker.io/library/nginx:1.27`; a digest replaces the tag. None when unparsable."""
+    name, _, digest = raw.partition("@")
+    first, sep, rest = name.partition("/")
+    registry, repo = (first, rest) if sep and ("." in first or ":" in first) else ("index.docker.io", name)
+    registry = "index.docker.io" if registry == "docker.io" else registry
+    tag = "latest"
+    if repo.rfind(":") > repo.rfind("/"):
+        repo, _, tag = repo.rpartition(":")
+    if not repo or repo != repo.lower():
+        return None
+    if registry == "index.docker.io" and "/" not in repo:
+        repo = f"library/{repo}"
+    return f"{registry}/{repo}@{digest}" if digest else f"{registry}/{repo}:{tag}"
 
 
 def _filter_matches(block: dict, namespace: str, labels: dict[str, str], *, excluding: bool = False) -> bool:
@@ -203,15 +257,16 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         refs = _l(spec.get("matchImageReferences"))
-        globs = [str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")]
+        # no matchImageReferences: the policy applies to every image (CEL expressions are not evaluated here)
+        globs = tuple(str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")) if refs else None
         actions = [str(a) for a in _l(spec.get("validationActions"))]
-        out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
-                              "Deny" in actions, None, (), ()))
+        out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", globs, (),
+                              "Deny" in actions, None, (), (), engine="ivpol"))
     for policy in inv.objects("ClusterImagePolicy", SIGSTORE):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         globs = [str(i["glob"]) for i in _l(spec.get("images")) if isinstance(i, dict) and i.get("glob")]
         out.append(VerifyRule(f"ClusterImagePolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
-                              str(spec.get("mode") or "enforce") == "enforce", None, (), (), sigstore=True))
+                              str(spec.get("mode") or "enforce") == "enforce", None, (), (), engine="sigstore"))
     return out
 
 
@@ -220,18 +275,6 @@ def _engine_present(inv: Inventory) -> bool:
     if any(inv.objects(kind, group) for kind, group in POLICY_KINDS):
         return True
     return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
-
-
-def candidates(image: ImageRef) -> tuple[str, ...]:
-    """The spellings policies are written against: as written, fully qualified, and Docker Hub's aliases."""
-    suffix = (f":{image.tag}" if image.tag else "") + (f"@{image.digest}" if image.digest else "")
-    names = {image.raw, f"{image.name}{suffix}", f"{image.name}:{image.tag or 'latest'}", image.name}
-    if image.registry == "docker.io":
-        short = image.repository.removeprefix("library/")
-        for host in ("docker.io", "index.docker.io"):
-            names.update({f"{host}/{short}{suffix}", f"{host}/{image.repository}{suffix}"})
-        names.add(f"{short}{suffix}")
-    return tuple(sorted(names))
 
 
 @check(
@@ -258,8 +301,7 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
     for w in workloads(ctx.inv):
         for name, raw in _containers(w):
             image = canonical_image(raw)
-            forms = candidates(image)
-            covering = [r for r in rules if r.covers(ctx.inv, w.namespace, forms)]
+            covering = [r for r in rules if r.covers(ctx.inv, w.namespace, raw)]
             enforced = [r.policy for r in covering if r.enforced_in(w.namespace)]
             evidence = {"image": raw, "registry": image.registry, "policies": [r.policy for r in covering]}
             if enforced:
