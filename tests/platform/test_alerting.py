@@ -53,12 +53,19 @@ def test_recording_rules_do_not_count_and_configmap_rule_files_do():
 
 
 def test_selectors_parse_escapes():
-    assert selectors('foo{a="x\\"y", b=~"1|2"} + foo', "foo") == [[("a", "=", 'x\\"y'), ("b", "=~", "1|2")], []]
+    assert selectors('foo{a="x\\"y", b=~"1|2"} + foo') == [
+        [("__name__", "=", "foo"), ("a", "=", 'x"y'), ("b", "=~", "1|2")], [("__name__", "=", "foo")]]
 
 
 @pytest.mark.parametrize(("expr", "expected"), [
-    ('increase(falcosecurity_falcosidekick_falco_events_total{priority=~"Critical|Alert|Emergency"}[5m]) > 0',
+    ('increase(falcosecurity_falcosidekick_falco_events_total{priority_raw=~"critical|alert|emergency"}[5m]) > 0',
      Status.PASS),
+    ('increase(falcosecurity_falcosidekick_falco_events_total{priority=~"[6-8]"}[5m]) > 0', Status.PASS),
+    # falcosidekick >= 2.29 puts its own number in `priority` (Critical = 6): 2 is Informational there, and
+    # the name never matches
+    ('increase(falcosecurity_falcosidekick_falco_events_total{priority="2"}[5m]) > 0', Status.FAIL),
+    ('increase(falcosecurity_falcosidekick_falco_events_total{priority=~"Critical|Alert"}[5m]) > 0', Status.FAIL),
+    ('rate(falco_events{priority="Critical"}[5m]) > 0', Status.PASS),  # falcosidekick before 2.29
     ('rate(falco_events{priority="2"}[5m]) > 0', Status.PASS),  # falco-exporter: numeric priorities
     ("rate(falcosecurity_falco_rules_matches_total[5m]) > 0", Status.PASS),  # every priority, critical too
     ('rate(falco_events{priority="Warning"}[5m]) > 0', Status.FAIL),
@@ -255,3 +262,67 @@ def test_live_scan_without_permission_is_not_assessed():
     inv.unlisted[("monitoring.coreos.com", "AlertmanagerConfig")] = "forbidden"
     [f] = run_check("alerting.alertmanager-route", inv)
     assert f.status is Status.NOT_ASSESSED
+
+
+# ---- upstream semantics: PromQL lexer/parser, prometheus-operator discovery, Alertmanager config loading ------
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("sum(rate(apiserver_request_total{code='403'}[5m])) > 1", Status.PASS),  # '...' is a PromQL string too
+    ("sum(rate(apiserver_request_total{code=~`40[13]`}[5m])) > 1", Status.PASS),  # and `...`, raw
+    ('sum(rate(apiserver_request_total{code=~"4[0-9]{2}"}[5m])) > 1', Status.PASS),  # a } inside the string
+    ('sum(rate({__name__="apiserver_request_total", code="403"}[5m])) > 1', Status.PASS),
+    ('sum(rate({"apiserver_request_total", code="401"}[5m])) > 1', Status.PASS),  # Prometheus 3 syntax
+    ('sum(rate(apiserver_request_total{code=~".+"}[5m])) > 1', Status.FAIL),  # every request, 200 too
+    ('sum(rate(apiserver_request_total{code!~"2.."}[5m])) > 1', Status.PASS),
+    ('# apiserver_request_total{code="403"}\nup == 0', Status.FAIL),  # a comment
+    ('sum(rate(authentication_attempts{result="failure"}[5m])) > 1', Status.PASS),
+])
+def test_denied_request_alert_promql_syntax(expr, expected):
+    rule = prometheus_rule(("Denied", "X")).replace("'X'", "|\n            " + expr.replace("\n", "\n            "))
+    [f] = run_check("alerting.api-denied-alert", inventory_from_yaml(rule))
+    assert f.status is expected
+
+
+PROMETHEUS = """\
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: monitoring}
+spec:
+  ruleSelector: {matchLabels: {release: kube-prometheus-stack}}
+  ruleNamespaceSelector: {}
+---
+"""
+
+
+def test_prometheus_rule_not_selected_by_any_prometheus_is_never_loaded():
+    """kube-prometheus-stack's Prometheus only loads PrometheusRules labelled release=<release>."""
+    rule = prometheus_rule(("Denied", 'sum(rate(apiserver_request_total{code="403"}[5m])) > 1'))
+    [f] = run_check("alerting.api-denied-alert", inventory_from_yaml(PROMETHEUS + rule))
+    assert f.status is Status.FAIL and "never loads" in f.message
+    labelled = rule.replace("monitoring}", "monitoring, labels: {release: kube-prometheus-stack}}")
+    [f] = run_check("alerting.api-denied-alert", inventory_from_yaml(PROMETHEUS + labelled))
+    assert f.status is Status.PASS
+    own_namespace_only = PROMETHEUS.replace("  ruleNamespaceSelector: {}\n", "").replace("monitoring}", "other}")
+    [f] = run_check("alerting.api-denied-alert", inventory_from_yaml(own_namespace_only + labelled))
+    assert f.status is Status.FAIL
+
+
+def test_alertmanager_config_must_be_selected_by_an_alertmanager():
+    am = "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nmetadata: {name: main, namespace: monitoring}\n" \
+         "spec: %s\n---\n"
+    [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(am % "{}" + AMC % "ot-oncall"))
+    assert f.status is Status.FAIL and "no Alertmanager selects" in f.message  # null selector: nothing
+    spec = "{alertmanagerConfigSelector: {}, alertmanagerConfigMatcherStrategy: " \
+           "{type: OnNamespaceExceptForAlertmanagerNamespace}}"
+    [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(am % spec + AMC % "ot-oncall"))
+    assert f.status is Status.PASS and "namespace=" not in f.message
+    [f] = run_check("alerting.alertmanager-route", inventory_from_yaml(
+        am % "{alertmanagerConfigSelector: {}}" + AMC % "ot-oncall"))
+    assert f.status is Status.PASS and 'namespace="monitoring"' in f.message
+
+
+def test_alertmanager_file_routing_to_an_undefined_receiver_is_refused(tmp_path):
+    inv = inventory_from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(AM_PAGED.replace("receiver: ot-oncall", "receiver: ot-on-call"))
+    [f] = run_check("alerting.alertmanager-route", inv, inputs={"alertmanager_config": str(path)})
+    assert f.status is Status.FAIL and "undefined receiver" in f.message and "ot-on-call" in f.message

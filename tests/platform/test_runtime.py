@@ -298,3 +298,74 @@ def test_live_scan_without_permission_is_not_assessed():
     inv.unlisted[("", "ConfigMap")] = "forbidden"
     findings = run_check("runtime.falco-custom-rules", inv)
     assert all(f.status is Status.NOT_ASSESSED for f in findings)
+
+
+# ---- upstream semantics (k8s Toleration.ToleratesTaint, nodeaffinity, daemon controller; Falco, chart) ---------
+@pytest.mark.parametrize(("toleration", "taint", "expected"), [
+    ({"operator": "Equal", "value": "gpu"}, {"key": "a", "value": "gpu", "effect": "NoSchedule"}, True),
+    ({"key": "capacity", "operator": "Gt", "value": "100"}, {"key": "capacity", "value": "250",
+                                                              "effect": "NoSchedule"}, True),
+    ({"key": "capacity", "operator": "Lt", "value": "100"}, {"key": "capacity", "value": "250",
+                                                              "effect": "NoSchedule"}, False),
+    ({"key": "capacity", "operator": "Gt", "value": "1_0"}, {"key": "capacity", "value": "250",
+                                                              "effect": "NoSchedule"}, False),
+])
+def test_toleration_function_semantics(toleration, taint, expected):
+    assert tolerates(toleration, taint) is expected
+
+
+def test_node_affinity_requirements_parse_like_the_scheduler():
+    n = {"metadata": {"name": "edge-1", "labels": {"cores": "8_0"}}}
+
+    def term(*exprs, fields=()):
+        return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": list(exprs), "matchFields": list(fields)}]}}}}
+
+    assert not node_selected(term({"key": "cores", "operator": "Gt", "values": ["4"]}), n)  # 8_0 is no int64
+    assert not node_selected(term({"key": "cores", "operator": "Exists", "values": ["8_0"]}), n)  # invalid
+    assert not node_selected(term({"key": "x", "operator": "NotIn", "values": []}), n)  # invalid, not "all"
+    by_name = {"key": "metadata.name", "operator": "In", "values": ["edge-1", "edge-2"]}
+    assert not node_selected(term(fields=[by_name]), n)  # matchFields take exactly one value
+    assert node_selected(term(fields=[{**by_name, "values": ["edge-1"]}]), n)
+    assert not node_selected(term(fields=[{"key": "metadata.name", "operator": "Exists"}]), n)
+
+
+def test_daemonset_pinned_by_node_name_misses_other_nodes():
+    text = CLUSTER + falco("[{operator: Exists}]", extra_spec="nodeName: worker-1")
+    [f] = run_check("runtime.falco-coverage", inventory_from_yaml(text))
+    assert f.status is Status.FAIL and set(f.evidence["blind_nodes"]) == {"cp-1", "edge-1", "worker-2"}
+
+
+def test_falco_no_driver_image_is_falco():
+    text = falco().replace("falcosecurity/falco:0.39.2", "falcosecurity/falco-no-driver:0.37.1")
+    [f] = run_check("runtime.falco-deployed", inventory_from_yaml(text))
+    assert f.status is Status.PASS
+
+
+FALCO_YAML = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: falco, namespace: falco}
+data:
+  falco.yaml: |
+    json_output: %s
+    http_output:
+      enabled: true
+      url: http://falcosidekick:2801/
+"""
+
+
+def test_plain_text_alerts_are_rejected_by_falcosidekick():
+    """falcosidekick decodes the body as JSON and answers 400 otherwise; the falco chart therefore sets
+    json_output: true whenever it wires falcosidekick in."""
+    env = "env: [{name: WEBHOOK_ADDRESS, value: 'http://siem.plant.example/falco'}]"
+    mounted = falco(volumes="[{name: config, configMap: {name: falco}}]") + sidekick(env)
+    [f] = run_check("runtime.falco-alert-routing", inventory_from_yaml(mounted + FALCO_YAML % "false"))
+    assert f.status is Status.FAIL and "json_output is off" in f.message
+    [f] = run_check("runtime.falco-alert-routing", inventory_from_yaml(mounted + FALCO_YAML % "true"))
+    assert f.status is Status.PASS
+    # -o overrides the file, as Falco applies command-line options after loading it
+    args = "[/usr/bin/falco, -o, json_output=true]"
+    text = falco(args=args, volumes="[{name: config, configMap: {name: falco}}]") + sidekick(env)
+    [f] = run_check("runtime.falco-alert-routing", inventory_from_yaml(text + FALCO_YAML % "false"))
+    assert f.status is Status.PASS

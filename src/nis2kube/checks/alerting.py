@@ -19,11 +19,13 @@ from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, unlisted
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
+from nis2kube.inventory.selectors import labels_of, selector_matches
 from nis2kube.inventory.workloads import workloads
 from nis2kube.inventory.yamlload import load_document
 
 ALERTING = ("art21.2.b", "ir2690.3.3")
-RULE_SOURCES = (("PrometheusRule", "monitoring.coreos.com"), ("ConfigMap", ""))
+MONITORING = "monitoring.coreos.com"
+RULE_SOURCES = (("PrometheusRule", MONITORING), ("ConfigMap", ""))
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
@@ -42,13 +44,41 @@ class AlertRule:
     name: str
     expr: str
     ref: ResourceRef
+    unloaded: str = ""  # why no Prometheus evaluates it, when none does
 
 
-def _rules_from_groups(groups: object, ref: ResourceRef) -> Iterator[AlertRule]:
+def _rules_from_groups(groups: object, ref: ResourceRef, unloaded: str = "") -> Iterator[AlertRule]:
     for group in groups if isinstance(groups, list) else []:
         for rule in _l(group.get("rules")) if isinstance(group, dict) else []:
             if isinstance(rule, dict) and rule.get("alert") and rule.get("expr"):
-                yield AlertRule(str(rule["alert"]), str(rule["expr"]), ref)
+                yield AlertRule(str(rule["alert"]), str(rule["expr"]), ref, unloaded)
+
+
+def namespace_labels(inv: Inventory, namespace: object) -> dict[str, str]:
+    """A namespace's labels, with the kubernetes.io/metadata.name label the API server always sets."""
+    ns = inv.get("Namespace", None, str(namespace))
+    return {**(labels_of(ns) if ns else {}), "kubernetes.io/metadata.name": str(namespace)}
+
+
+def selected_by(inv: Inventory, owner: dict, obj: dict, selector: str, namespace_selector: str) -> bool:
+    """prometheus-operator's discovery: the object selector as metav1.LabelSelectorAsSelector (null selects
+    nothing, {} everything), the namespace selector null for the owner's own namespace only."""
+    spec = _d(owner.get("spec"))
+    if not selector_matches(spec.get(selector), labels_of(obj)):
+        return False
+    ns, own = obj["metadata"].get("namespace"), owner["metadata"].get("namespace")
+    if spec.get(namespace_selector) is None:
+        return ns == own
+    return selector_matches(spec.get(namespace_selector), namespace_labels(inv, ns))
+
+
+def _prometheus_rule_unloaded(inv: Inventory, pr: dict) -> str:
+    """Why no Prometheus or ThanosRuler in the input loads this PrometheusRule ("" when one does, or when
+    none is in the input to tell)."""
+    owners = [*inv.objects("Prometheus", MONITORING), *inv.objects("ThanosRuler", MONITORING)]
+    if not owners or any(selected_by(inv, o, pr, "ruleSelector", "ruleNamespaceSelector") for o in owners):
+        return ""
+    return "no Prometheus/ThanosRuler ruleSelector and ruleNamespaceSelector select it"
 
 
 def alert_rules(inv: Inventory) -> list[AlertRule]:
@@ -57,7 +87,8 @@ def alert_rules(inv: Inventory) -> list[AlertRule]:
     def build() -> list[AlertRule]:
         out = []
         for pr in inv.objects("PrometheusRule"):
-            out.extend(_rules_from_groups(_d(pr.get("spec")).get("groups"), inv.ref(pr)))
+            out.extend(_rules_from_groups(_d(pr.get("spec")).get("groups"), inv.ref(pr),
+                                          _prometheus_rule_unloaded(inv, pr)))
         for cm in inv.objects("ConfigMap"):
             data = cm.get("data")
             for _, text in sorted(data.items()) if isinstance(data, dict) else []:
@@ -74,55 +105,208 @@ def alert_rules(inv: Inventory) -> list[AlertRule]:
     return inv.cached("alert-rules", build)
 
 
-def selectors(expr: str, metric: str) -> list[list[tuple[str, str, str]]]:
-    """Label matchers of every use of `metric` in a PromQL expression ([] inside = no matcher: all series)."""
-    out = []
-    for m in re.finditer(rf"(?<![A-Za-z0-9_:]){re.escape(metric)}(?![A-Za-z0-9_:])\s*(\{{[^}}]*\}})?", expr):
-        out.append(_MATCHER.findall(m.group(1) or ""))
+# ---- PromQL vector selectors -------------------------------------------------------------------------------
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OP = re.compile(r"=~|!~|!=|=")
+_ESCAPE = re.compile(r"\\(?:([abfnrtv\\'\"])|x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|([0-7]{3})|(.?))",
+                     re.DOTALL)
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
+Matcher = tuple[str, str, str]
+_OPERATORS = {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan", "sum", "avg", "count", "min", "max",
+              "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"}
+_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}  # followed by (label, ...)
+
+
+def _unquote(token: str) -> str | None:
+    """A PromQL string literal (strutil.Unquote: Go escapes in "..." and '...', none in `...`); None when
+    Prometheus would refuse it (an unknown escape, the other quote escaped, a code point Go rejects)."""
+    quote, body = token[0], token[1:-1]
+    if quote == "`":
+        return body
+    bad = False
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal bad
+        simple, *codes, octal, other = m.groups()
+        if simple is not None:
+            bad |= simple in "'\"" and simple != quote
+            return _SIMPLE.get(simple, simple)
+        code = next((int(c, 16) for c in codes if c), None)
+        if code is None and octal is not None:
+            code = int(octal, 8)
+        bad |= other is not None or code is None or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF \
+            or (octal is not None and code > 255)
+        return "" if bad else chr(code)
+
+    text = _ESCAPE.sub(one, body)
+    return None if bad else text
+
+
+def _parse_matchers(body: str) -> list[Matcher] | None:
+    """The inside of `{...}`: `name op "value"` items, a quoted name allowed, a lone string meaning
+    __name__ (Prometheus 3); None when it does not parse."""
+    out: list[Matcher] = []
+    pos, n = 0, len(body)
+    while True:
+        while pos < n and body[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            return out
+        if (q := _QUOTED.match(body, pos)) is not None:
+            name, pos = _unquote(q.group(0)), q.end()
+        elif (m := _LABEL.match(body, pos)) is not None:
+            name, pos = m.group(0), m.end()
+        else:
+            return None
+        while pos < n and body[pos] in " \t\r\n":
+            pos += 1
+        op = _OP.match(body, pos)
+        if name is None:
+            return None
+        if op is None and q is not None:  # {"metric_name", ...}
+            out.append(("__name__", "=", name))
+        elif op is None:
+            return None
+        else:
+            pos = op.end()
+            while pos < n and body[pos] in " \t\r\n":
+                pos += 1
+            value = _QUOTED.match(body, pos)
+            text = _unquote(value.group(0)) if value else None
+            if text is None:
+                return None
+            out.append((name, op.group(0), text))
+            pos = value.end()
+        while pos < n and body[pos] in " \t\r\n":
+            pos += 1
+        if pos < n and body[pos] != ",":
+            return None
+        pos += 1
+
+
+def selectors(expr: str) -> list[list[Matcher]]:
+    """The label matchers of every vector selector in a PromQL expression, `metric{...}` given as a
+    __name__ matcher. Strings and `#` comments are skipped, so a `}` or a metric name inside them is no
+    selector; a selector that does not parse is left out (Prometheus would refuse the rule)."""
+    out, pos, n = [], 0, len(expr)
+    while pos < n:
+        c = expr[pos]
+        if c == "#":
+            end = expr.find("\n", pos)
+            pos = n if end < 0 else end
+        elif c in "\"'`":
+            q = _QUOTED.match(expr, pos)
+            pos = q.end() if q else n
+        elif c == "{":
+            pos = _selector_at(expr, pos, None, out)
+        elif (m := _IDENT.match(expr, pos)) is not None and not (pos and (expr[pos - 1].isalnum() or expr[pos - 1]
+                                                                          in "_.")):
+            after = m.end()
+            while after < n and expr[after] in " \t\r\n":
+                after += 1
+            word = m.group(0).lower()
+            if word in _GROUPING and after < n and expr[after] == "(":
+                end = expr.find(")", after)
+                pos = n if end < 0 else end + 1
+            elif word in _OPERATORS:
+                pos = m.end()
+            elif after < n and expr[after] == "{":
+                pos = _selector_at(expr, after, m.group(0), out)
+            else:
+                if after >= n or expr[after] != "(":  # a function call or a grouping keyword is no metric
+                    out.append([("__name__", "=", m.group(0))])
+                pos = m.end()
+        else:
+            pos += 1
     return out
 
 
-def _matches(matchers: list[tuple[str, str, str]], label: str, value: str) -> bool:
-    """Do these matchers select a series with `label`=`value`? Regexes are fully anchored, as in Prometheus."""
-    for name, op, want in matchers:
-        if name != label:
-            continue
-        want = re.sub(r"\\(.)", r"\1", want)  # PromQL string escapes: \\ and \"
-        if op == "=":
-            ok = value == want
-        elif op == "!=":
-            ok = value != want
-        else:
-            try:
-                hit = re.fullmatch(want, value) is not None
-            except re.error:
-                return False
-            ok = hit if op == "=~" else not hit
-        if not ok:
-            return False
-    return True
+def _selector_at(expr: str, brace: int, metric: str | None, out: list[list[Matcher]]) -> int:
+    """Parse `{...}` at `brace` (strings may hold `}`); returns the position after it."""
+    pos = brace + 1
+    while pos < len(expr) and expr[pos] != "}":
+        q = _QUOTED.match(expr, pos) if expr[pos] in "\"'`" else None
+        pos = q.end() if q else pos + 1
+    matchers = _parse_matchers(expr[brace + 1:pos])
+    if matchers is not None:
+        out.append(([("__name__", "=", metric)] if metric else []) + matchers)
+    return pos + 1
 
 
-def _any_selects(expr: str, metric: str, label: str, values: tuple[str, ...], require_label: bool) -> bool:
-    for matchers in selectors(expr, metric):
-        if require_label and not any(name == label for name, _, _ in matchers):
+def _matches(matcher: Matcher, value: str) -> bool:
+    """One matcher against one label value; regexes are fully anchored RE2 with `.` matching newlines
+    (Prometheus compiles `^(?s:re)$`) and ASCII classes; a regex Python cannot compile matches nothing."""
+    _, op, want = matcher
+    if op == "=":
+        return value == want
+    if op == "!=":
+        return value != want
+    try:
+        hit = re.fullmatch(want, value, re.DOTALL | re.ASCII) is not None
+    except re.error:
+        return False
+    return hit if op == "=~" else not hit
+
+
+def _valid(matchers: list[Matcher]) -> bool:
+    """Prometheus refuses a selector whose matchers all match the empty string (`{code=~".*"}`)."""
+    return any(not _matches(m, "") for m in matchers)
+
+
+def selects(matchers: list[Matcher], series: dict[str, str]) -> bool:
+    """Does the selector pick this series? A label the series is known to lack is given as "" (what PromQL
+    compares a missing label with); labels not in `series` (job, instance, ...) are not known and assumed to
+    fit."""
+    return _valid(matchers) and all(_matches(m, series[m[0]]) for m in matchers if m[0] in series)
+
+
+def _any_selects(expr: str, series: tuple[dict[str, str], ...], require: str | None = None,
+                 unless: dict[str, str] | None = None) -> bool:
+    """Some selector picks one of `series`, names the `require` label, and does not also pick `unless`."""
+    for matchers in selectors(expr):
+        if require and not any(name == require for name, _, _ in matchers):
             continue
-        if any(_matches(matchers, label, v) for v in values):
+        if unless is not None and selects(matchers, unless):
+            continue
+        if any(selects(matchers, s) for s in series):
             return True
     return False
 
 
-# metric -> (label, values that mean "denied/unauthenticated", the matcher must name the label)
+# A denied request as each metric records it: (series, the label a matcher must name). The selector must not
+# also pick a successful request (`code=~".+"` is all traffic, not denied traffic).
 DENIED = (
-    ("apiserver_request_total", "code", ("401", "403"), True),
-    ("apiserver_authorization_decisions_total", "decision", ("denied",), True),
-    ("authentication_attempts", "result", ("failure", "error"), True),
+    ({"__name__": "apiserver_request_total", "code": "401"}, "code"),
+    ({"__name__": "apiserver_request_total", "code": "403"}, "code"),
+    ({"__name__": "apiserver_authorization_decisions_total", "decision": "denied"}, "decision"),
+    ({"__name__": "authentication_attempts", "result": "failure"}, "result"),
+    ({"__name__": "authentication_attempts", "result": "error"}, "result"),
 )
-FALCO_METRICS = ("falcosecurity_falcosidekick_falco_events_total", "falco_events",
-                 "falcosecurity_falco_rules_matches_total")
-# falcosidekick labels the priority by name; falco-exporter and Falco's own metrics by number (2 = critical)
-CRITICAL = ("Critical", "2")
+ALLOWED = {"apiserver_request_total": ("code", "200"), "authentication_attempts": ("result", "success"),
+           "apiserver_authorization_decisions_total": ("decision", "allowed")}
+# A critical Falco event as each exporter labels it ("" = the exporter has no such label):
+# falcosidekick >= 2.29: priority is its own number (Debug=1 ... Critical=6), priority_raw the lower-case name;
+# falcosidekick before: falco_events{priority="Critical"}; falco-exporter: falco_events{priority="2"} (Falco's
+# gRPC enum, Emergency=0); Falco's own /metrics: falcosecurity_falco_rules_matches_total{priority="2"}.
+CRITICAL_FALCO = (
+    {"__name__": "falcosecurity_falcosidekick_falco_events_total", "priority": "6", "priority_raw": "critical"},
+    {"__name__": "falco_events", "priority": "Critical", "priority_raw": ""},
+    {"__name__": "falco_events", "priority": "2", "priority_raw": ""},
+    {"__name__": "falcosecurity_falco_rules_matches_total", "priority": "2", "priority_raw": ""},
+)
 _PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug")
+
+
+def _denied_selected(expr: str) -> str | None:
+    """The metric of a selector in `expr` that picks denied requests and not successful ones."""
+    for series, label in DENIED:
+        metric = series["__name__"]
+        ok_label, ok_value = ALLOWED[metric]
+        if _any_selects(expr, (series,), require=label, unless={**series, ok_label: ok_value}):
+            return metric
+    return None
 
 
 @check(
@@ -136,12 +320,19 @@ _PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "
 def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
     """A burst of 401/403 answers is how credential stuffing and RBAC probing look from the API server."""
     rules = alert_rules(ctx.inv)
+    unloaded = []
     for rule in rules:
-        for metric, label, values, required in DENIED:
-            if _any_selects(rule.expr, metric, label, values, required):
-                yield ctx.passed(rule.ref, f"alert {rule.name} fires on {metric} with {label} "
-                                 f"{'/'.join(values)}", evidence={"alert": rule.name, "expr": rule.expr})
-                return
+        if metric := _denied_selected(rule.expr):
+            if rule.unloaded:
+                unloaded.append(f"{rule.name} ({rule.unloaded})")
+                continue
+            yield ctx.passed(rule.ref, f"alert {rule.name} fires on denied requests ({metric})",
+                             evidence={"alert": rule.name, "expr": rule.expr})
+            return
+    if unloaded:
+        yield ctx.fail(None, "alerts on denied API requests exist but Prometheus never loads them: "
+                       + "; ".join(unloaded))
+        return
     if reason := unlisted(ctx.inv, *RULE_SOURCES):
         yield ctx.not_assessed(None, f"no alert rule on denied API requests found, but {reason}")
         return
@@ -172,12 +363,15 @@ def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
 )
 def falco_critical_alert(ctx: CheckContext) -> Iterator[Finding]:
     """Falco's Critical rules (a shell in a container, a write below /etc) need a human within minutes."""
+    unloaded = []
     for rule in alert_rules(ctx.inv):
-        for metric in FALCO_METRICS:
-            if _any_selects(rule.expr, metric, "priority", CRITICAL, False):
-                yield ctx.passed(rule.ref, f"alert {rule.name} fires on critical Falco events ({metric})",
-                                 evidence={"alert": rule.name, "expr": rule.expr})
-                return
+        if _any_selects(rule.expr, CRITICAL_FALCO):
+            if rule.unloaded:
+                unloaded.append(f"{rule.name} ({rule.unloaded})")
+                continue
+            yield ctx.passed(rule.ref, f"alert {rule.name} fires on critical Falco events",
+                             evidence={"alert": rule.name, "expr": rule.expr})
+            return
     for ref, minimum in _sidekick_alertmanager(ctx.inv):
         if minimum not in _PRIORITIES or _PRIORITIES.index(minimum) >= _PRIORITIES.index("critical"):
             yield ctx.passed(ref, f"falcosidekick sends Falco events from priority {minimum} up to Alertmanager")
@@ -185,8 +379,9 @@ def falco_critical_alert(ctx: CheckContext) -> Iterator[Finding]:
     if reason := unlisted(ctx.inv, *RULE_SOURCES, ("Deployment", "apps")):
         yield ctx.not_assessed(None, f"no alert on critical Falco events found, but {reason}")
         return
-    yield ctx.fail(None, "no alert rule selects critical Falco events and falcosidekick does not push them to "
-                   "Alertmanager")
+    never = f" ({'; '.join(unloaded)} would, but Prometheus never loads them)" if unloaded else ""
+    yield ctx.fail(None, f"no alert rule selects critical Falco events{never} and falcosidekick does not push "
+                   "them to Alertmanager")
 
 
 # ---- Alertmanager ------------------------------------------------------------------------------------------
@@ -197,6 +392,8 @@ class Routing:
     reachable: list[str]  # receivers named anywhere in the route tree
     configured: set[str]  # receivers with at least one integration
     scope: str = ""  # what reaches this route tree at all, when not every alert does
+    defined: set[str] | None = None  # every receiver name the config defines
+    ignored: bool = False  # no Alertmanager in the input loads it
 
 
 def _file_routing(path: object) -> Routing:
@@ -222,8 +419,9 @@ def _file_routing(path: object) -> Routing:
         raise InputError(f"--alertmanager-config {path}: receivers must be a list")
     configured = {str(r.get("name")) for r in receivers if isinstance(r, dict)
                   and any(k.endswith("_configs") and v for k, v in r.items())}
+    defined = {str(r.get("name")) for r in receivers if isinstance(r, dict)}
     ref = ResourceRef("v1", "AlertmanagerConfigFile", None, os.path.basename(path), None, Location(path))
-    return Routing(ref, _root(route), _tree(route), configured)
+    return Routing(ref, _root(route), _tree(route), configured, defined=defined)
 
 
 def _root(route: object) -> str | None:
@@ -239,30 +437,42 @@ def _tree(route: object, depth: int = 0) -> list[str]:
     return out
 
 
+def _amc_scope(inv: Inventory, amc: dict) -> str | None:
+    """What reaches an AlertmanagerConfig's routes: "" all alerts, a namespace note, or None when the
+    Alertmanagers in the input never merge it. prometheus-operator merges the one named in
+    spec.alertmanagerConfiguration as the root; others only when alertmanagerConfigSelector (null selects
+    nothing) and alertmanagerConfigNamespaceSelector (null: the Alertmanager's namespace) pick them, and
+    puts a namespace matcher on their routes unless the matcher strategy is None, or is
+    OnNamespaceExceptForAlertmanagerNamespace and the object lives beside the Alertmanager."""
+    ns, name = amc["metadata"].get("namespace"), amc["metadata"].get("name")
+    ams = inv.objects("Alertmanager")
+    if not ams:  # no Alertmanager object to ask: the default strategy
+        return f'only alerts labelled namespace="{ns}" reach it (prometheus-operator\'s OnNamespace matcher)'
+    scopes = []
+    for am in ams:
+        spec, am_ns = _d(am.get("spec")), am["metadata"].get("namespace")
+        strategy = _d(spec.get("alertmanagerConfigMatcherStrategy")).get("type") or "OnNamespace"
+        if am_ns == ns and _d(spec.get("alertmanagerConfiguration")).get("name") == name:
+            scopes.append("")
+        elif selected_by(inv, am, amc, "alertmanagerConfigSelector", "alertmanagerConfigNamespaceSelector"):
+            unscoped = strategy == "None" or (strategy == "OnNamespaceExceptForAlertmanagerNamespace" and am_ns == ns)
+            scopes.append("" if unscoped else f'only alerts labelled namespace="{ns}" reach it '
+                          f"(the {strategy} matcher strategy of Alertmanager {am_ns}/{am['metadata'].get('name')})")
+    return min(scopes, key=len) if scopes else None
+
+
 def _crd_routings(inv: Inventory) -> list[Routing]:
-    """AlertmanagerConfig resources. prometheus-operator puts a `namespace="<ns>"` matcher on each one's
-    routes (matcher strategy OnNamespace, the default) unless an Alertmanager names it as its global
-    configuration (spec.alertmanagerConfiguration) or uses the None strategy."""
-    global_configs, unscoped = set(), set()
-    for am in inv.objects("Alertmanager"):
-        spec = _d(am.get("spec"))
-        ns = am["metadata"].get("namespace")
-        name = _d(spec.get("alertmanagerConfiguration")).get("name")
-        if name:
-            global_configs.add((ns, str(name)))
-        if _d(spec.get("alertmanagerConfigMatcherStrategy")).get("type") == "None":
-            unscoped.add(ns)
+    """AlertmanagerConfig resources, with what reaches them (see _amc_scope)."""
     out = []
     for amc in inv.objects("AlertmanagerConfig"):
         spec = amc.get("spec") if isinstance(amc.get("spec"), dict) else {}
-        configured = {str(r.get("name")) for r in _l(spec.get("receivers")) if isinstance(r, dict)
-                      and any(k.endswith("Configs") and v for k, v in r.items())}
+        receivers = [r for r in _l(spec.get("receivers")) if isinstance(r, dict)]
+        configured = {str(r.get("name")) for r in receivers if any(k.endswith("Configs") and v for k, v in r.items())}
         route = spec.get("route")
-        ns, name = amc["metadata"].get("namespace"), amc["metadata"].get("name")
-        scoped = (ns, name) not in global_configs and not unscoped
-        scope = f'only alerts labelled namespace="{ns}" reach it (prometheus-operator\'s OnNamespace matcher)' \
-            if scoped else ""
-        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured, scope))
+        scope = _amc_scope(inv, amc)
+        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured,
+                           "no Alertmanager selects it" if scope is None else scope,
+                           {str(r.get("name")) for r in receivers}, scope is None))
     return out
 
 
@@ -291,9 +501,19 @@ def alertmanager_route(ctx: CheckContext) -> Iterator[Finding]:
     for r in routings:
         evidence = {"root": r.root, "receivers_in_routes": sorted(set(r.reachable)),
                     "receivers_with_integrations": sorted(r.configured)}
+        if r.ignored:
+            yield ctx.fail(r.ref, "no Alertmanager selects this AlertmanagerConfig (alertmanagerConfigSelector, "
+                           "null by default, and alertmanagerConfigNamespaceSelector): its routes are never loaded",
+                           evidence=evidence)
+            continue
         if r.root is None:
             yield ctx.fail(r.ref, "the route has no receiver: Alertmanager rejects this config or drops alerts",
                            evidence=evidence)
+            continue
+        if r.defined is not None and (undefined := sorted(set(r.reachable) - r.defined)):
+            yield ctx.fail(r.ref, f"routes name undefined receiver(s) {', '.join(undefined)}: the whole config is "
+                           "refused (Alertmanager: undefined receiver used in route; prometheus-operator skips the "
+                           "AlertmanagerConfig)", evidence=evidence)
             continue
         live = [name for name in dict.fromkeys(r.reachable) if name in r.configured]
         if not live:

@@ -55,7 +55,8 @@ def unlisted(inv: Inventory, *kinds: tuple[str, str]) -> str | None:
 
 # ---- scheduling semantics (shared with logging.audit-log-shipped) ---------------------------------------
 def tolerates(toleration: dict, taint: dict) -> bool:
-    """k8s.io/api/core/v1 Toleration.ToleratesTaint."""
+    """k8s.io/api/core/v1 Toleration.ToleratesTaint: an empty key with Equal compares values only (validation
+    forbids it, the function does not); Lt/Gt compare the values as int64, taint against toleration."""
     effect = toleration.get("effect") or ""
     if effect and effect != taint.get("effect"):
         return False
@@ -63,9 +64,28 @@ def tolerates(toleration: dict, taint: dict) -> bool:
     if key and key != taint.get("key"):
         return False
     operator = toleration.get("operator") or "Equal"
+    mine, theirs = str(toleration.get("value") or ""), str(taint.get("value") or "")
     if operator == "Exists":
         return True
-    return operator == "Equal" and bool(key) and str(toleration.get("value") or "") == str(taint.get("value") or "")
+    if operator == "Equal":
+        return mine == theirs
+    if operator in ("Lt", "Gt"):
+        want, have = _int64(mine), _int64(theirs)
+        if want is None or have is None:
+            return False
+        return have < want if operator == "Lt" else have > want
+    return False
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64): no spaces, no underscores, no non-ASCII digits, int64 range."""
+    if not _GO_INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2 ** 63) <= value < 2 ** 63 else None
 
 
 def daemonset_tolerations(pod_spec: dict) -> list[dict]:
@@ -87,9 +107,22 @@ def untolerated(pod_spec: dict, taints: list, daemonset: bool = True) -> list[st
     return out
 
 
+def _requirement_valid(op: object, values: list) -> bool:
+    """labels.NewRequirement: a term holding an invalid requirement matches no node."""
+    if op in ("In", "NotIn"):
+        return bool(values)
+    if op in ("Exists", "DoesNotExist"):
+        return not values
+    if op in ("Gt", "Lt"):  # one int64 that is also a valid label value (so no sign)
+        return len(values) == 1 and values[0].isascii() and values[0].isdigit() and _int64(values[0]) is not None
+    return False
+
+
 def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
     key, op = expr.get("key"), expr.get("operator")
     values = [str(v) for v in _l(expr.get("values"))]
+    if not _requirement_valid(op, values):
+        return False
     if op == "In":
         return key in labels and labels[key] in values
     if op == "NotIn":
@@ -98,13 +131,20 @@ def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
         return key in labels
     if op == "DoesNotExist":
         return key not in labels
-    if op in ("Gt", "Lt") and key in labels and len(values) == 1:
-        try:
-            have, want = int(labels[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
+    have = _int64(labels[key]) if key in labels else None
+    if have is None:
+        return False
+    want = int(values[0])
+    return have > want if op == "Gt" else have < want
+
+
+def _field_matches(expr: dict, node_name: str) -> bool:
+    """matchFields: only In/NotIn with exactly one value; anything else is a parse error (no match)."""
+    op, values = expr.get("operator"), [str(v) for v in _l(expr.get("values"))]
+    if op not in ("In", "NotIn") or len(values) != 1:
+        return False
+    have = node_name if expr.get("key") == "metadata.name" else ""
+    return (have == values[0]) == (op == "In")
 
 
 def node_selected(pod_spec: dict, node: dict) -> bool:
@@ -115,16 +155,16 @@ def node_selected(pod_spec: dict, node: dict) -> bool:
             return False
     required = _d(_d(pod_spec.get("affinity")).get("nodeAffinity")).get(
         "requiredDuringSchedulingIgnoredDuringExecution")
-    if not required:
+    if not isinstance(required, dict):
         return True
-    fields = {"metadata.name": str(node["metadata"].get("name", ""))}
+    name = str(_d(node.get("metadata")).get("name", ""))
     for term in _l(required.get("nodeSelectorTerms")):
-        exprs = [e for e in _l(term.get("matchExpressions")) if isinstance(e, dict)]
-        field_exprs = [e for e in _l(term.get("matchFields")) if isinstance(e, dict)]
+        exprs = _l(_d(term).get("matchExpressions"))
+        field_exprs = _l(_d(term).get("matchFields"))
         if not exprs and not field_exprs:
             continue
-        if all(_expression_matches(e, labels) for e in exprs) and all(
-                _expression_matches(e, fields) for e in field_exprs):
+        if all(isinstance(e, dict) and _expression_matches(e, labels) for e in exprs) and all(
+                isinstance(e, dict) and _field_matches(e, name) for e in field_exprs):
             return True
     return False
 
@@ -135,7 +175,11 @@ def is_control_plane(node: dict) -> bool:
 
 
 def blocked_on(pod_spec: dict, node: dict) -> str | None:
-    """Why a DaemonSet pod cannot run on this node, or None when it can."""
+    """Why a DaemonSet pod cannot run on this node, or None when it can (NodeShouldRunDaemonPod: nodeName,
+    then node affinity, then NoSchedule/NoExecute taints)."""
+    node_name = pod_spec.get("nodeName")
+    if node_name and node_name != _d(node.get("metadata")).get("name"):
+        return f"its nodeName pins it to {node_name}"
     if not node_selected(pod_spec, node):
         return "its nodeSelector/node affinity leaves the node out"
     taints = untolerated(pod_spec, _l(_d(node.get("spec")).get("taints")))
@@ -159,10 +203,14 @@ def tolerates_control_plane(inv: Inventory, w: Workload) -> tuple[bool, str]:
 
 
 # ---- Falco -------------------------------------------------------------------------------------------------
-def _repo_name(image: object, wanted: str) -> bool:
-    """Is the image's repository named `wanted` (cheap substring test first: this runs per container)?"""
+def _repo_name(image: object, *wanted: str) -> bool:
+    """Is the image's repository named one of `wanted` (cheap substring test first: this runs per container)?"""
     text = str(image or "")
-    return wanted in text and parse_image(text).repository.rsplit("/", 1)[-1] == wanted
+    return any(w in text for w in wanted) and parse_image(text).repository.rsplit("/", 1)[-1] in wanted
+
+
+# Falco's published images: falco, falco-no-driver (the chart README's driver-less variant), falco-distroless.
+FALCO_IMAGES = ("falco", "falco-no-driver", "falco-distroless")
 
 
 @dataclass(frozen=True)
@@ -178,7 +226,7 @@ def falco_daemonsets(inv: Inventory) -> list[Sensor]:
             if w.kind != "DaemonSet":
                 continue
             for _, container in w.containers():
-                if _repo_name(container.get("image"), "falco"):
+                if _repo_name(container.get("image"), *FALCO_IMAGES):
                     out.append(Sensor(w, container))
                     break
         return out
@@ -283,26 +331,34 @@ def _sidekick_outputs(w: Workload) -> tuple[list[str], list[str]]:
     return sorted(set(outputs)), hidden
 
 
-def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> tuple[bool | None, str | None]:
-    """(enabled?, url) from `-o http_output.*` arguments, else falco.yaml in a mounted ConfigMap; None = unseen."""
+@dataclass(frozen=True)
+class HttpOutput:
+    enabled: bool | None  # None: Falco's config is not in the input
+    url: str | None
+    json: bool | None  # json_output; falcosidekick rejects anything but a JSON body
+
+
+_YAML_TRUE = ("true", "yes", "on", "y")  # yaml-cpp's spellings of true, which Falco's -o values go through
+
+
+def _falco_http_output(ctx: CheckContext, sensor: Sensor) -> HttpOutput:
+    """falco.yaml from a mounted ConfigMap (Falco's defaults: http_output and json_output off), then the
+    `-o key=value` arguments, which override it, the last one winning."""
+    settings: dict[str, object] = {}
+    for config in _mounted_configmap_docs(ctx, sensor.workload, ("falco.yaml", "falco.yml")):
+        http = _d(config.get("http_output"))
+        settings = {"http_output.enabled": http.get("enabled") is True, "http_output.url": str(http.get("url") or ""),
+                    "json_output": config.get("json_output") is True}
+        break
     argv = [str(a) for a in [*_l(sensor.container.get("command")), *_l(sensor.container.get("args"))]]
-    enabled: bool | None = None
-    url = None
     for i, arg in enumerate(argv):
         if arg in ("-o", "--option") and i + 1 < len(argv):
             key, _, value = argv[i + 1].partition("=")
-            if key == "http_output.enabled":
-                enabled = value.strip().lower() == "true"
-            elif key == "http_output.url":
-                url = value.strip()
-    if enabled is not None:
-        return enabled, url
-    for config in _mounted_configmap_docs(ctx, sensor.workload, ("falco.yaml", "falco.yml")):
-        http = config.get("http_output")
-        if isinstance(http, dict):
-            return http.get("enabled") is True, str(http.get("url") or "") or None
-        return False, None
-    return None, None
+            value = value.strip()
+            settings[key] = value if key == "http_output.url" else value.lower() in _YAML_TRUE
+    enabled, url, json = (settings.get(k) for k in ("http_output.enabled", "http_output.url", "json_output"))
+    return HttpOutput(enabled if isinstance(enabled, bool) else None, str(url) if url else None,
+                      json if isinstance(json, bool) else None)
 
 
 def _mounted_configmaps(ctx: CheckContext, w: Workload) -> list[dict]:
@@ -350,7 +406,8 @@ def falco_alert_routing(ctx: CheckContext) -> Iterator[Finding]:
     sidekicks = [w for w in workloads(ctx.inv) if any(_repo_name(c.get("image"), "falcosidekick")
                                                        for _, c in w.containers())]
     for sensor in sensors:
-        enabled, url = _falco_http_output(ctx, sensor)
+        http = _falco_http_output(ctx, sensor)
+        enabled, url = http.enabled, http.url
         if enabled and url and "falcosidekick" not in url:
             yield ctx.passed(sensor.workload, f"Falco's http_output sends alerts to {url}")
             continue
@@ -362,6 +419,9 @@ def falco_alert_routing(ctx: CheckContext) -> Iterator[Finding]:
             if enabled is False:
                 yield ctx.fail(sensor.workload, f"{where} exists but Falco's http_output is disabled, so it "
                                "receives nothing")
+            elif fed and http.json is False:
+                yield ctx.fail(sensor.workload, f"Falco posts plain-text alerts (json_output is off) and {where} "
+                               "rejects every body that is not JSON, so it forwards nothing")
             elif outputs:
                 via = "Falco's http_output feeds it" if fed else "Falco's http_output is not visible (set by a " \
                     "config that is not in the input)"

@@ -45,7 +45,7 @@ def rule_groups() -> list[dict]:
         {"name": "nis2-runtime", "rules": [
             _alert("NIS2FalcoCriticalEvent",
                    f'sum by (rule, k8s_ns_name, k8s_pod_name) (increase({FALCO_EVENTS}'
-                   '{priority=~"(?i)critical|alert|emergency"}[5m])) > 0', "", "critical",
+                   '{priority_raw=~"critical|alert|emergency"}[5m])) > 0', "", "critical",
                    "Falco: {{ $labels.rule }} in {{ $labels.k8s_ns_name }}/{{ $labels.k8s_pod_name }}",
                    "A critical runtime detection fired. Triage it as a potential significant incident "
                    "(NIS2 Art. 23: early warning within 24 hours)."),
