@@ -196,6 +196,11 @@ def test_release_table_is_consistent_and_dated():
     assert table.as_of >= dt.date(2026, 11, 1)
     assert table.end_of_life[(1, 27)] == dt.date(2024, 7, 16)
     assert table.end_of_life[(1, 34)] == dt.date(2026, 10, 27)
+    # dates upstream moved off the usual 28th (kubernetes/website data/releases/eol.yaml), and the newest minor
+    assert table.end_of_life[(1, 31)] == dt.date(2025, 11, 11)
+    assert table.end_of_life[(1, 28)] == dt.date(2024, 10, 22)
+    assert table.end_of_life[(1, 22)] == dt.date(2022, 12, 8)
+    assert table.end_of_life[(1, 37)] == dt.date(2027, 10, 28)
     minors = sorted(table.end_of_life)
     assert all(table.end_of_life[a] < table.end_of_life[b] for a, b in itertools.pairwise(minors))
 
@@ -255,3 +260,106 @@ def test_kinds_that_could_not_be_listed_make_absence_no_evidence():
         assert finding.status is Status.NOT_ASSESSED and f"forbidden ({tag})" in finding.message, check_id
     versions = run_check("resilience.k8s-version", inv, inputs={"as_of": AS_OF})
     assert [f.status for f in versions] == [Status.NOT_ASSESSED, Status.PASS]
+
+
+# ---- upstream semantics: defaulting of null fields, StatefulSet partitions, DaemonSets, probes, skew ----------
+
+
+def test_null_rolling_update_fields_take_the_api_defaults():
+    """maxSurge: null is a nil pointer, which defaulting fills with 25% (not 0)."""
+    strategy = "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: null, maxUnavailable: 0}}\n"
+    obj = inventory_from_yaml(deploy(replicas=4, strategy=strategy)).objects("Deployment")[0]
+    assert rollout_budget(obj) == ("RollingUpdate", 4, 0, 1)
+    [finding] = run_check("resilience.rolling-update", inventory_from_yaml(deploy(replicas=4, strategy=strategy)))
+    assert finding.status is Status.PASS
+
+
+def test_max_unavailable_is_capped_at_replicas_and_zero_when_scaled_to_zero():
+    obj = inventory_from_yaml(deploy(replicas=2, strategy="  strategy: {rollingUpdate: {maxUnavailable: 5}}\n"))
+    assert rollout_budget(obj.objects("Deployment")[0])[2] == 2
+    [idle] = run_check("resilience.rolling-update", inventory_from_yaml(deploy(replicas=0)))
+    assert idle.status is Status.PASS
+
+
+def sts(name: str, strategy: str, replicas: int = 3) -> str:
+    return f"""
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: {name}, namespace: historian}}
+spec:
+  replicas: {replicas}
+  updateStrategy: {strategy}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template: {{metadata: {{labels: {{app: {name}}}}}, spec: {{containers: [{{name: db, image: timescale:2}}]}}}}
+---
+"""
+
+
+def test_statefulset_partition_and_max_unavailable():
+    docs = (sts("staged", "{type: RollingUpdate, rollingUpdate: {partition: 2}}")
+            + sts("plain", "{type: RollingUpdate, rollingUpdate: {partition: 0}}")
+            + sts("all", "{rollingUpdate: {maxUnavailable: '100%'}}")
+            + sts("small", "{rollingUpdate: {maxUnavailable: '10%'}}"))  # rounds down to 0, then at least 1
+    got = {f.resource.name: f for f in run_check("resilience.rolling-update", inventory_from_yaml(docs))}
+    assert got["staged"].status is Status.FAIL and "partition 2" in got["staged"].message
+    assert got["plain"].status is Status.PASS
+    assert got["all"].status is Status.FAIL and "3 of 3" in got["all"].message
+    assert got["small"].status is Status.PASS
+
+
+def test_daemonset_on_delete_fails_and_rolling_update_passes():
+    def ds(name: str, strategy: str) -> str:
+        return f"""
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: {name}, namespace: mes}}
+spec:
+  updateStrategy: {strategy}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template: {{metadata: {{labels: {{app: {name}}}}}, spec: {{containers: [{{name: a, image: agent:1}}]}}}}
+---
+"""
+    docs = ds("manual", "{type: OnDelete}") + ds("rolling", "{}")
+    got = statuses(run_check("resilience.rolling-update", inventory_from_yaml(docs)))
+    assert got == {"DaemonSet/mes/manual": Status.FAIL, "DaemonSet/mes/rolling": Status.PASS}
+
+
+def test_readiness_probe_needs_a_handler():
+    empty = deploy("empty", probe=False).replace("image: registry.plant.example/mes/api:7.3.2",
+                                                  "image: registry.plant.example/mes/api:7.3.2\n"
+                                                  "          readinessProbe: {periodSeconds: 5}")
+    grpc = deploy("grpc", probe=False).replace("image: registry.plant.example/mes/api:7.3.2",
+                                                "image: registry.plant.example/mes/api:7.3.2\n"
+                                                "          readinessProbe: {grpc: {port: 9090}}")
+    assert statuses(run_check("resilience.readiness-probe", inventory_from_yaml(empty + grpc))) == {
+        "Deployment/mes/empty[app]": Status.FAIL, "Deployment/mes/grpc": Status.PASS}
+
+
+def test_pdb_null_max_unavailable_falls_back_to_min_available_and_v1beta1_empty_selector_selects_none():
+    obj = inventory_from_yaml(pdb("p", "{maxUnavailable: null, minAvailable: 2, selector: {}}"))
+    assert pdb_blocks_all(obj.objects("PodDisruptionBudget", "policy")[0], 2) == "minAvailable 2 of 2 pods"
+    legacy = deploy("a", labels="{app: a}") + pdb("all", "{maxUnavailable: 1, selector: {}}").replace(
+        "policy/v1", "policy/v1beta1")
+    assert [f.status for f in run_check("resilience.pdb", inventory_from_yaml(legacy))] == [Status.FAIL]
+
+
+def test_kubelets_before_1_25_may_only_be_two_minors_behind():
+    docs = APISERVER % "v1.23.1" + node("three", "v1.20.15") + node("two", "v1.21.14")
+    findings = run_check("resilience.k8s-version", inventory_from_yaml(docs), inputs={"as_of": dt.date(2022, 1, 10)})
+    got = {f.resource.name: f for f in findings if f.resource and f.resource.kind == "Node"}
+    assert got["three"].status is Status.FAIL and "up to 2 minor" in got["three"].message
+    assert got["two"].status is Status.PASS
+
+
+def test_ha_api_servers_are_each_judged_and_kubelet_skew_uses_the_oldest():
+    docs = APISERVER % "v1.35.1" + APISERVER.replace("cp1", "cp2") % "v1.34.3" + node("ahead", "v1.35.1")
+    findings = run_check("resilience.k8s-version", inventory_from_yaml(docs), inputs={"as_of": dt.date(2026, 3, 1)})
+    [kubelet] = [f for f in findings if f.resource and f.resource.kind == "Node"]
+    assert kubelet.status is Status.FAIL and "v1.34.3" in kubelet.message
+    assert sorted(f.evidence["version"] for f in findings if f is not kubelet) == ["v1.34.3", "v1.35.1"]
+
+
+def test_apiserver_image_pinned_by_digest():
+    image = "v1.35.2@sha256:" + "a" * 64
+    [api] = run_check("resilience.k8s-version", inventory_from_yaml(APISERVER % image), inputs={"as_of": AS_OF})
+    assert api.status is Status.PASS and api.evidence["version"] == "v1.35.2"

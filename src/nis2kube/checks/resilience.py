@@ -28,6 +28,7 @@ SCALED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationControlle
 LONG_RUNNING = (*SCALED_KINDS, "DaemonSet", "Pod")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 EOL_WARNING_DAYS = 60
+PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
 
 
 # ---- shared helpers -----------------------------------------------------------------------------------
@@ -78,26 +79,32 @@ def _scope_note(ctx: CheckContext) -> str:
 
 
 def scaled(value: object, total: int, *, round_up: bool) -> int | None:
-    """intstr.GetScaledValueFromIntOrPercent: an int as is, "N%" of total rounded as the caller asks."""
+    """intstr.GetScaledValueFromIntOrPercent: an int as is, "N%" of total rounded as the caller asks; any other
+    string (even "2") is an error upstream, so None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    text = str(value).strip()
-    if text.endswith("%") and text[:-1].isdigit():
-        exact = int(text[:-1]) * total / 100
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        exact = int(value[:-1]) * total / 100
         return math.ceil(exact) if round_up else math.floor(exact)
-    if text.isdigit():
-        return int(text)
     return None
+
+
+def _field(spec: dict, key: str, default: object) -> object:
+    """A defaulted API field: absent and null both take the default (the API server fills in nil pointers)."""
+    value = spec.get(key)
+    return default if value is None else value
+
+
+def _replicas(spec: dict) -> int:
+    value = spec.get("replicas", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def replicas(w: Workload) -> int:
     """spec.replicas with the API default of 1 (a bare Pod is one replica)."""
-    if w.kind not in SCALED_KINDS:
-        return 1
-    value = _d(w.obj.get("spec")).get("replicas", 1)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+    return _replicas(_d(w.obj.get("spec"))) if w.kind in SCALED_KINDS else 1
 
 
 def _hpa_min(ctx: CheckContext) -> dict[tuple[str, str, str], int]:
@@ -139,22 +146,44 @@ def rollout_budget(deployment: dict) -> tuple[str, int, int, int]:
     """(strategy type, replicas, resolved maxUnavailable, resolved maxSurge) with upstream defaulting.
 
     Defaults are 25%/25%; maxSurge rounds up and maxUnavailable down; when both resolve to 0 the
-    controller uses maxUnavailable 1 (deployment util ResolveFenceposts)."""
+    controller uses maxUnavailable 1 (deployment util ResolveFenceposts), and MaxUnavailable caps it at
+    the replica count (0 when scaled to zero)."""
     spec = _d(deployment.get("spec"))
-    count = spec.get("replicas", 1)
-    count = count if isinstance(count, int) and not isinstance(count, bool) else 1
+    count = _replicas(spec)
     strategy = _d(spec.get("strategy"))
     kind = str(strategy.get("type") or "RollingUpdate")
     if kind != "RollingUpdate":
         return kind, count, count, 0
     rolling = _d(strategy.get("rollingUpdate"))
-    surge = scaled(rolling.get("maxSurge", "25%"), count, round_up=True)
-    unavailable = scaled(rolling.get("maxUnavailable", "25%"), count, round_up=False)
-    surge = 0 if surge is None else surge
-    unavailable = 0 if unavailable is None else unavailable
+    surge = scaled(_field(rolling, "maxSurge", "25%"), count, round_up=True) or 0
+    unavailable = scaled(_field(rolling, "maxUnavailable", "25%"), count, round_up=False) or 0
     if surge == 0 and unavailable == 0:
         unavailable = 1
-    return kind, count, unavailable, surge
+    return kind, count, max(0, min(unavailable, count)), surge
+
+
+def _statefulset_rollout(sts: dict) -> tuple[str, str | None]:
+    """(updateStrategy type, why a RollingUpdate leaves pods unpatched or down, or None).
+
+    Only pods with an ordinal >= partition get the new template; maxUnavailable (default 1, rounded down,
+    at least 1: getStatefulSetMaxUnavailable) at or above the replica count takes every pod down."""
+    spec = _d(sts.get("spec"))
+    strategy = _d(spec.get("updateStrategy"))
+    kind = str(strategy.get("type") or "RollingUpdate")
+    if kind != "RollingUpdate":
+        return kind, None
+    count = _replicas(spec)
+    rolling = _d(strategy.get("rollingUpdate"))
+    partition = _field(rolling, "partition", 0)
+    if isinstance(partition, int) and not isinstance(partition, bool) and partition > 0 and count > 0:
+        kept = min(partition, count)
+        return kind, f"partition {partition}: {kept} of {count} pod(s) (ordinals below {partition}) never get " \
+                     "the new template, so patches stop there"
+    unavailable = scaled(_field(rolling, "maxUnavailable", 1), count, round_up=False)
+    if count > 1 and unavailable is not None and max(unavailable, 1) >= count:
+        return kind, f"maxUnavailable resolves to {max(unavailable, 1)} of {count} replicas: a rollout may take " \
+                     "every pod down"
+    return kind, None
 
 
 @check(
@@ -163,26 +192,22 @@ def rollout_budget(deployment: dict) -> tuple[str, int, int, int]:
     severity=Severity.MEDIUM,
     measures=MEASURES,
     remediation="Use strategy RollingUpdate with maxUnavailable: 0 and maxSurge: 1 (Deployments); "
-    "updateStrategy RollingUpdate (StatefulSets).",
+    "updateStrategy RollingUpdate without partition (StatefulSets, DaemonSets).",
 )
 def rolling_update(ctx: CheckContext) -> Iterator[Finding]:
-    """Recreate stops every pod before starting new ones; maxUnavailable >= replicas can do the same."""
+    """Recreate stops every pod before starting new ones; maxUnavailable >= replicas can do the same. OnDelete
+    (StatefulSets, DaemonSets) and a StatefulSet partition leave pods on the old, unpatched template."""
     note = _scope_note(ctx)
-    for w in _production(ctx, ("Deployment", "StatefulSet")):
-        if w.kind == "StatefulSet":
-            strategy = _d(_d(w.obj.get("spec")).get("updateStrategy")).get("type") or "RollingUpdate"
-            if strategy == "OnDelete":
-                yield ctx.fail(w, "updateStrategy OnDelete: new images (patches) only run once someone deletes "
-                                  f"each pod by hand{note}", evidence={"updateStrategy": strategy})
-            else:
-                yield ctx.passed(w, f"updateStrategy {strategy} replaces one pod at a time")
+    for w in _production(ctx, ("Deployment", "StatefulSet", "DaemonSet")):
+        if w.kind != "Deployment":
+            yield _update_strategy_verdict(ctx, w, note)
             continue
         kind, count, unavailable, surge = rollout_budget(w.obj)
         evidence = {"strategy": kind, "replicas": count, "maxUnavailable": unavailable, "maxSurge": surge}
         if kind != "RollingUpdate":
             yield ctx.fail(w, f"strategy {kind} stops all {count} pod(s) before starting the new version: every "
                               f"update is an outage{note}", severity=Severity.HIGH, evidence=evidence)
-        elif unavailable >= count:
+        elif count and unavailable >= count:
             yield ctx.fail(w, f"maxUnavailable resolves to {unavailable} of {count} replica(s): a rollout may take "
                               f"every pod down{note}", severity=Severity.HIGH, evidence=evidence)
         elif unavailable > 0:
@@ -192,6 +217,22 @@ def rolling_update(ctx: CheckContext) -> Iterator[Finding]:
         else:
             yield ctx.passed(w, f"RollingUpdate keeps all {count} replica(s) available (maxUnavailable 0, "
                                 f"maxSurge {surge})", evidence=evidence)
+
+
+def _update_strategy_verdict(ctx: CheckContext, w: Workload, note: str) -> Finding:
+    """StatefulSets and DaemonSets: OnDelete never rolls a patch out by itself."""
+    if w.kind == "StatefulSet":
+        strategy, problem = _statefulset_rollout(w.obj)
+    else:
+        strategy, problem = str(_d(_d(w.obj.get("spec")).get("updateStrategy")).get("type") or "RollingUpdate"), None
+    evidence = {"updateStrategy": strategy}
+    if strategy == "OnDelete":
+        return ctx.fail(w, "updateStrategy OnDelete: new images (patches) only run once someone deletes each pod "
+                           f"by hand{note}", evidence=evidence)
+    if problem is not None:
+        return ctx.fail(w, f"updateStrategy {strategy} with {problem}{note}", evidence=evidence)
+    what = "one pod at a time" if w.kind == "StatefulSet" else "node by node"
+    return ctx.passed(w, f"updateStrategy {strategy} replaces pods {what}", evidence=evidence)
 
 
 @check(
@@ -218,6 +259,11 @@ def replica_count(ctx: CheckContext) -> Iterator[Finding]:
                            evidence={"replicas": count})
 
 
+def has_probe_handler(probe: object) -> bool:
+    """A probe counts with exactly one handler (httpGet, tcpSocket, exec or grpc); the API rejects any other."""
+    return sum(isinstance(_d(probe).get(h), dict) for h in PROBE_HANDLERS) == 1
+
+
 @check(
     id="resilience.readiness-probe",
     title="Long-running production containers have a readiness probe",
@@ -230,7 +276,7 @@ def readiness_probe(ctx: CheckContext) -> Iterator[Finding]:
     replaces working pods with failing ones."""
     for w in _production(ctx, LONG_RUNNING):
         missing = [str(c.get("name", "")) for c in _l(w.pod_spec.get("containers"))
-                   if isinstance(c, dict) and not c.get("readinessProbe")]
+                   if isinstance(c, dict) and not has_probe_handler(c.get("readinessProbe"))]
         for name in missing:
             yield ctx.fail(w, f"container {name} has no readinessProbe", container=name)
         if not missing:
@@ -258,6 +304,8 @@ def _parse_pdbs(inv: Inventory, namespace: str) -> SelectorIndex[_Pdb]:
             selector = parse_selector(_d(pdb.get("spec")).get("selector"))
         except InvalidSelector:
             continue
+        if selector.is_empty and pdb.get("apiVersion") == "policy/v1beta1":
+            continue  # policy/v1beta1 converts an empty selector to one that selects no pods
         out.append((selector, _Pdb(pdb, str(pdb["metadata"].get("name", "")))))
     return SelectorIndex(out)
 
@@ -265,12 +313,12 @@ def _parse_pdbs(inv: Inventory, namespace: str) -> SelectorIndex[_Pdb]:
 def pdb_blocks_all(pdb: dict, expected: int) -> str | None:
     """Why this PDB would refuse every voluntary eviction of `expected` pods, or None."""
     spec = _d(pdb.get("spec"))
-    if "maxUnavailable" in spec:
+    if spec.get("maxUnavailable") is not None:
         value = scaled(spec["maxUnavailable"], expected, round_up=True)
         if value == 0:
             return f"maxUnavailable {spec['maxUnavailable']}"
         return None
-    if "minAvailable" in spec:
+    if spec.get("minAvailable") is not None:
         value = scaled(spec["minAvailable"], expected, round_up=True)
         if value is not None and value >= expected:
             return f"minAvailable {spec['minAvailable']} of {expected} pods"
@@ -351,21 +399,33 @@ def parse_version(text: object) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def apiserver_version(ctx: CheckContext) -> tuple[str, tuple[int, int]] | None:
-    """The API server's version: from the live cluster, else the kube-apiserver mirror Pod's image tag."""
+def apiserver_versions(ctx: CheckContext) -> list[tuple[str, tuple[int, int]]]:
+    """The API servers' versions: the live cluster's, else each kube-apiserver mirror Pod's image tag (an HA
+    control plane mid-upgrade runs several)."""
     if ctx.inv.source.server_version and (parsed := parse_version(ctx.inv.source.server_version)):
-        return ctx.inv.source.server_version, parsed
+        return [(ctx.inv.source.server_version, parsed)]
+    out = []
     for pod in ctx.inv.in_namespace("Pod", "kube-system"):
         labels = _d(_d(pod.get("metadata")).get("labels"))
         if labels.get("component") != "kube-apiserver":
             continue
         for container in _l(_d(pod.get("spec")).get("containers")):
-            image = str(_d(container).get("image", ""))
+            image = str(_d(container).get("image", "")).split("@", 1)[0]  # a pinned digest follows the tag
             if "kube-apiserver" in image and ":" in image.rsplit("/", 1)[-1]:
                 tag = image.rsplit(":", 1)[-1]
                 if parsed := parse_version(tag):
-                    return tag, parsed
-    return None
+                    out.append((tag, parsed))
+                    break
+    return out
+
+
+def skew_problem(kubelet: tuple[int, int], api: tuple[int, int]) -> bool:
+    """Version skew policy: a kubelet never newer than the (oldest) API server, at most 3 minors older (2 for
+    kubelets before 1.25)."""
+    if kubelet[0] != api[0]:
+        return kubelet > api
+    allowed = 3 if kubelet >= (1, 25) else 2
+    return kubelet > api or api[1] - kubelet[1] > allowed
 
 
 def _judge(table: ReleaseTable, version: str, minor: tuple[int, int], on: dt.date) -> tuple[str, str]:
@@ -401,19 +461,20 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
     A managed platform may support a minor longer than upstream: record that as a waiver with its date."""
     table = release_table()
     on = today(ctx)
-    api = apiserver_version(ctx)
+    apis = apiserver_versions(ctx)
     nodes = ctx.inv.objects("Node")
     reason = ctx.unlisted(("Node", ""))
     if reason:
         yield ctx.not_assessed(None, f"kubelet versions unknown: {reason}")
-    if api is None and not nodes:
+    if not apis and not nodes:
         if not reason:
             yield ctx.not_assessed(None, "no Kubernetes version in the input (no Nodes, no kube-apiserver Pod, not "
                                          "a live scan)")
         return
-    if api is not None:
-        status, message = _judge(table, api[0], api[1], on)
-        yield _verdict(ctx, status, None, f"API server: {message}", {"version": api[0]})
+    for version, minor in dict(apis).items():
+        status, message = _judge(table, version, minor, on)
+        yield _verdict(ctx, status, None, f"API server: {message}", {"version": version})
+    oldest = min(apis, key=lambda a: a[1], default=None)
     for node in nodes:
         version = _d(_d(node.get("status")).get("nodeInfo")).get("kubeletVersion")
         minor = parse_version(version)
@@ -421,12 +482,11 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.not_assessed(node, "the Node reports no status.nodeInfo.kubeletVersion")
             continue
         status, message = _judge(table, str(version), minor, on)
-        if status == "pass" and api is not None:
-            behind = api[1][1] - minor[1] if api[1][0] == minor[0] else 0
-            if minor > api[1] or behind > 3:
-                status = "fail"
-                message = (f"kubelet {version} is outside the supported version skew with API server {api[0]} "
-                           "(kubelets may be up to 3 minor versions older, never newer)")
+        if status == "pass" and oldest is not None and skew_problem(minor, oldest[1]):
+            status = "fail"
+            allowed = 3 if minor >= (1, 25) else 2
+            message = (f"kubelet {version} is outside the supported version skew with API server {oldest[0]} "
+                       f"(kubelets may be up to {allowed} minor versions older, never newer)")
         yield _verdict(ctx, status, node, f"kubelet: {message}", {"version": version})
 
 
