@@ -218,3 +218,85 @@ def test_flags_agree_with_cis_1_10_kube_bench_definitions():
 def test_inventory_statuses_helper_reports_on_the_apiserver_pod():
     findings = run_check("crypto.encryption-at-rest", inventory_from_yaml(apiserver()))
     assert statuses(findings) == {"Pod/kube-system/kube-apiserver-cp1": Status.FAIL}
+
+
+# ---- upstream semantics: Istio policy precedence and injection, Linkerd overrides, config forms -------------
+
+
+def stamped(doc: str, when: str) -> str:
+    return doc.replace("metadata: {name:", f"metadata: {{creationTimestamp: '{when}', name:", 1)
+
+
+def test_istio_oldest_namespace_policy_wins_and_unset_inherits_the_mesh():
+    """ComposePeerAuthentication: the oldest namespace-wide policy counts even when it is UNSET (it then
+    inherits the mesh policy); a newer STRICT one in the same namespace is ignored."""
+    mesh = "{nis2kube.io/data: plant, istio-injection: enabled}"
+    docs = (namespace("mes", mesh) + peer("istio-system", "PERMISSIVE")
+            + stamped(peer("mes", "UNSET", "a-old"), "2025-01-01T00:00:00Z")
+            + stamped(peer("mes", "STRICT", "b-new"), "2025-06-01T00:00:00Z"))
+    [finding] = run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))
+    assert finding.status is Status.FAIL and "PERMISSIVE" in finding.message and "istio-system" in finding.message
+
+
+def test_istio_empty_match_labels_is_namespace_wide_and_port_levels_only_count_on_workload_policies():
+    mesh = "{nis2kube.io/data: plant, istio-injection: enabled}"
+    empty = peer("mes", "DISABLE", "legacy").replace("spec:", "spec:\n  selector: {matchLabels: {}}")
+    [finding] = run_check("crypto.mtls-sensitive", inventory_from_yaml(namespace("mes", mesh) + empty))
+    assert finding.status is Status.FAIL and "effective mode DISABLE" in finding.message
+    unset_workload = peer("mes", "UNSET", "api", "{app: api}")  # inherits STRICT from the namespace
+    docs = namespace("mes", mesh) + peer("mes", "STRICT") + unset_workload
+    assert [f.status for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))] == [Status.PASS]
+
+
+def test_istio_injection_label_takes_precedence_over_revision_label():
+    labels = "{nis2kube.io/data: plant, istio-injection: disabled, istio.io/rev: stable}"
+    [finding] = run_check("crypto.mtls-sensitive", inventory_from_yaml(namespace("mes", labels)
+                                                                       + peer("mes", "STRICT")))
+    assert finding.status is Status.FAIL and "not in the mesh" in finding.message
+
+
+def workload(name: str, ns: str, annotations: str = "{}") -> str:
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}, annotations: {annotations}}}
+    spec: {{containers: [{{name: app, image: app:1}}]}}
+---
+"""
+
+
+def test_linkerd_pod_annotation_overrides_the_namespace():
+    enabled = "{linkerd.io/inject: enabled}"
+    docs = (namespace("mes", annotations=enabled) + workload("api", "mes")
+            + workload("plc-bridge", "mes", "{linkerd.io/inject: disabled}")
+            + namespace("scada") + workload("hmi", "scada", enabled))
+    got = {f.resource.name: f for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))}
+    assert got["mes"].status is Status.FAIL and "Deployment/plc-bridge" in got["mes"].message
+    assert got["scada"].status is Status.PASS and got["scada"].evidence["mesh"] == "linkerd"
+
+
+def test_secrets_with_trailing_dot_is_the_core_group_and_unknown_providers_are_refused(tmp_path):
+    entries = yaml.safe_load("resources: [{resources: ['secrets.'], providers: [{aesgcm: {}}]}]")["resources"]
+    assert secrets_provider(entries) == ("aesgcm", {}, 0)
+    path = tmp_path / "enc.yaml"
+    path.write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+                    "  - {resources: [secrets], providers: [{aes256: {}}, {identity: {}}]}\n")
+    with pytest.raises(InputError, match=r"providers\[0\] must name exactly one of"):
+        load_encryption_config(str(path))
+
+
+def test_insecure_cipher_suites_with_tls12_and_etcd_overrides():
+    weak = apiserver("--tls-min-version=VersionTLS12",
+                     "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_3DES_EDE_CBC_SHA")
+    [finding] = run_check("crypto.apiserver-tls-version", inventory_from_yaml(weak))
+    assert finding.status is Status.FAIL and "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in finding.message
+    tls13 = weak.replace("VersionTLS12", "VersionTLS13")
+    assert [f.status for f in run_check("crypto.apiserver-tls-version", inventory_from_yaml(tls13))] == [Status.PASS]
+    events = apiserver("--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=/ca", "--etcd-certfile=/c",
+                       "--etcd-keyfile=/k", "--etcd-servers-overrides=/events#http://10.0.0.9:2379")
+    [etcd] = run_check("crypto.etcd-tls", inventory_from_yaml(events))
+    assert etcd.status is Status.FAIL and "http://10.0.0.9:2379" in etcd.message

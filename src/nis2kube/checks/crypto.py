@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import yaml
 
-from nis2kube.apiserver import MISSING_EVIDENCE, apiservers
+from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.findings import Finding, Severity
 from nis2kube.inventory.selectors import labels_of
+from nis2kube.inventory.workloads import workloads
 from nis2kube.inventory.yamlload import load_document
 
 MEASURES = ("art21.2.h", "ir2690.9")
@@ -24,8 +25,15 @@ DEFAULT_SENSITIVE_LABEL = "nis2kube.io/data"
 DEFAULT_SENSITIVE_VALUES = ("plant", "personal")
 MAX_CONFIG_BYTES = 1024 * 1024
 STRONG_TLS = ("VersionTLS12", "VersionTLS13")
+# crypto/tls InsecureCipherSuites(), which --tls-cipher-suites still accepts (component-base cli/flag)
+INSECURE_CIPHERS = frozenset({
+    "TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+})
 NO_POLICY = "Istio default, no PeerAuthentication"
-SECRET_RESOURCES = ("secrets", "*.", "*.*")  # entries of an EncryptionConfiguration that cover core Secrets
+PROVIDERS = ("kms", "aesgcm", "aescbc", "secretbox", "identity")  # EncryptionConfiguration provider types
+LINKERD_INJECT = ("enabled", "ingress")  # linkerd.io/inject values that add the proxy
 
 
 # ---- Ingress TLS --------------------------------------------------------------------------------------
@@ -97,36 +105,64 @@ def _sensitive(ctx: CheckContext) -> tuple[str, tuple[str, ...]]:
     return label, tuple(values)
 
 
+def _pa_mode(mtls: object) -> str:
+    return str(_d(mtls).get("mode") or "UNSET").upper()
+
+
+def _oldest_first(policies: list[dict]) -> list[dict]:
+    """Istio's order (sortConfigByCreationTime): creationTimestamp, then name; in each scope the oldest wins."""
+    return sorted(policies, key=lambda pa: (str(_d(pa.get("metadata")).get("creationTimestamp") or ""),
+                                            str(_d(pa.get("metadata")).get("name") or "")))
+
+
+def _workload_level(pa: dict) -> bool:
+    """A selector with matchLabels makes a workload policy; no selector or empty matchLabels is namespace-wide."""
+    return bool(_d(_d(_d(pa.get("spec")).get("selector")).get("matchLabels")))
+
+
 def _istio_mode(ctx: CheckContext, namespace: str, root: str) -> tuple[str, str, list[str]]:
     """(effective namespace-wide mode, where it comes from, workload-level PeerAuthentications weakening it).
 
-    Istio precedence: a workload policy (selector) over the namespace policy over the mesh policy in the
-    root namespace; UNSET inherits; with no policy at all the mode is PERMISSIVE."""
-
-    def wide(ns: str) -> tuple[str, str] | None:
-        for pa in ctx.inv.in_namespace("PeerAuthentication", ns, ISTIO):
-            spec = _d(pa.get("spec"))
-            if not spec.get("selector"):
-                mode = str(_d(spec.get("mtls")).get("mode") or "UNSET").upper()
-                if mode != "UNSET":
-                    return mode, f"PeerAuthentication {ns}/{pa['metadata'].get('name', '')}"
-        return None
-
-    found = wide(namespace) or wide(root) or ("PERMISSIVE", NO_POLICY)
+    Istio's ComposePeerAuthentication: per scope only the oldest policy counts; the workload policy overrides
+    the namespace policy, which overrides the mesh policy (root namespace); UNSET inherits from the scope
+    above, and with no policy at all the mode is PERMISSIVE. portLevelMtls only applies to workload policies."""
+    mode, source = "PERMISSIVE", NO_POLICY
+    for ns in (root, namespace) if namespace != root else (root,):
+        wide = [pa for pa in _oldest_first(ctx.inv.in_namespace("PeerAuthentication", ns, ISTIO))
+                if not _workload_level(pa)]
+        if wide and (found := _pa_mode(_d(wide[0].get("spec")).get("mtls"))) != "UNSET":
+            mode, source = found, f"PeerAuthentication {ns}/{wide[0]['metadata'].get('name', '')}"
     weaker = []
-    for pa in ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO):
+    for pa in ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO) if namespace != root else ():
+        if not _workload_level(pa):
+            continue
         spec = _d(pa.get("spec"))
-        modes = [str(_d(spec.get("mtls")).get("mode") or "UNSET").upper()] if spec.get("selector") else []
-        modes += [str(_d(p).get("mode") or "UNSET").upper() for p in _d(spec.get("portLevelMtls")).values()
-                  if isinstance(p, dict)]
-        if any(m in ("DISABLE", "PERMISSIVE") for m in modes):
+        own = _pa_mode(spec.get("mtls"))
+        own = mode if own == "UNSET" else own
+        ports = [_pa_mode(p) for p in _d(spec.get("portLevelMtls")).values() if isinstance(p, dict)]
+        if any(m in ("DISABLE", "PERMISSIVE") for m in (own, *ports)):
             weaker.append(str(pa["metadata"].get("name", "")))
-    return found[0], found[1], weaker
+    return mode, source, weaker
 
 
 def _in_istio(labels: dict[str, str]) -> bool:
-    return (labels.get("istio-injection") == "enabled" or "istio.io/rev" in labels
-            or labels.get("istio.io/dataplane-mode") == "ambient")
+    """Sidecar injection by istio-injection=enabled, or istio.io/rev when istio-injection is absent (the
+    revision webhook's namespaceSelector requires that); or ambient enrolment."""
+    injected = labels.get("istio-injection") == "enabled" or (
+        "istio-injection" not in labels and "istio.io/rev" in labels)
+    return injected or labels.get("istio.io/dataplane-mode") == "ambient"
+
+
+def _linkerd(ctx: CheckContext, namespace: str, annotations: dict) -> tuple[bool, list[str]]:
+    """(Linkerd injects into the namespace, its workloads left without a proxy).
+
+    The proxy injector reads linkerd.io/inject from the pod (template) first, then the namespace; `enabled`
+    and `ingress` inject, `disabled` overrides an enabled namespace."""
+    default = annotations.get("linkerd.io/inject")
+    values = {f"{w.kind}/{w.name}": w.pod_annotations.get("linkerd.io/inject", default)
+              for w in workloads(ctx.inv) if w.namespace == namespace}
+    injected = default in LINKERD_INJECT or any(v in LINKERD_INJECT for v in values.values())
+    return injected, [name for name, v in values.items() if injected and v not in LINKERD_INJECT]
 
 
 @check(
@@ -156,10 +192,16 @@ def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
         labels = labels_of(ns)
         annotations = _d(_d(ns.get("metadata")).get("annotations"))
         kind = labels.get(label)
-        if annotations.get("linkerd.io/inject") == "enabled":
+        linkerd, unmeshed = _linkerd(ctx, name, annotations)
+        if linkerd:
             policy = annotations.get("config.linkerd.io/default-inbound-policy", "the cluster default")
-            yield ctx.passed(ns, f"{kind} data: Linkerd injects its proxies, which use mTLS between meshed pods "
-                                 f"(default inbound policy: {policy})", evidence={"mesh": "linkerd"})
+            if unmeshed:
+                yield ctx.fail(ns, f"{kind} data: Linkerd meshes the namespace, but {', '.join(unmeshed)} run "
+                                   "without its proxy (linkerd.io/inject not enabled on the pod template), so their "
+                                   "traffic is plaintext", evidence={"mesh": "linkerd", "unmeshed": unmeshed})
+            else:
+                yield ctx.passed(ns, f"{kind} data: Linkerd injects its proxies, which use mTLS between meshed pods "
+                                     f"(default inbound policy: {policy})", evidence={"mesh": "linkerd"})
             continue
         mode, source, weaker = _istio_mode(ctx, name, root)
         evidence = {"mode": mode, "source": source, "mesh_member": _in_istio(labels), "weakened_by": weaker}
@@ -234,19 +276,27 @@ def load_encryption_config(path: str) -> list[dict]:
             raise InputError(f"{where}: resources[{i}] needs a resources list and a providers list")
         if not entry["providers"]:
             raise InputError(f"{where}: resources[{i}].providers is empty")
+        for j, provider in enumerate(entry["providers"]):
+            if not isinstance(provider, dict) or len(provider) != 1 or next(iter(provider)) not in PROVIDERS:
+                raise InputError(f"{where}: resources[{i}].providers[{j}] must name exactly one of "
+                                 f"{', '.join(PROVIDERS)} (the API server refuses the file otherwise)")
     return entries
+
+
+def covers_secrets(resource: object) -> bool:
+    """schema.ParseGroupResource as the API server reads the entry: `secrets` (or `secrets.`), every resource
+    of the core group `*.`, or of every group `*.*`."""
+    name, _, group = str(resource).partition(".")
+    return (group, name) in (("", "secrets"), ("", "*"), ("*", "*"))
 
 
 def secrets_provider(entries: list[dict]) -> tuple[str, dict, int] | None:
     """(provider name, its settings, entry index) that writes Secrets: the first provider of the first
-    entry whose resources cover secrets (`secrets`, `*.` or `*.*`); None when no entry covers them."""
+    entry whose resources cover secrets; None when no entry covers them."""
     for i, entry in enumerate(entries):
-        if any(str(r) in SECRET_RESOURCES for r in entry["resources"]):
-            first = entry["providers"][0]
-            if isinstance(first, dict) and first:
-                name = next(iter(first))
-                settings = first[name] if isinstance(first[name], dict) else {}
-                return str(name), settings, i
+        if any(covers_secrets(r) for r in entry["resources"]):
+            name, settings = next(iter(entry["providers"][0].items()))
+            return str(name), _d(settings), i
     return None
 
 
@@ -296,20 +346,32 @@ def secrets_provider_check(ctx: CheckContext) -> Iterator[Finding]:
     remediation="Set --tls-min-version=VersionTLS12 (or VersionTLS13) on kube-apiserver.",
 )
 def apiserver_tls_version(ctx: CheckContext) -> Iterator[Finding]:
-    """Unset means the Go library default of the build, which allowed TLS 1.0 for servers before Go 1.22."""
+    """Unset means the Go library default of the build, which allowed TLS 1.0 for servers before Go 1.22. With
+    TLS 1.2 the --tls-cipher-suites must not name Go's insecure suites (TLS 1.3 suites are not configurable)."""
     servers = apiservers(ctx)
     if not servers:
         yield ctx.not_assessed(None, MISSING_EVIDENCE)
         return
     for server in servers:
         value = server.get("tls-min-version")
-        if value in STRONG_TLS:
+        weak = [c for c in server.list("tls-cipher-suites") if c in INSECURE_CIPHERS]
+        if value == "VersionTLS12" and weak:
+            yield ctx.fail(server.ref, f"--tls-min-version={value}, but --tls-cipher-suites allows insecure suites: "
+                                       f"{', '.join(weak)}", evidence={"insecure_cipher_suites": weak})
+        elif value in STRONG_TLS:
             yield ctx.passed(server.ref, f"--tls-min-version={value}")
         elif value:
             yield ctx.fail(server.ref, f"--tls-min-version={value} allows TLS versions below 1.2")
         else:
             yield ctx.fail(server.ref, "--tls-min-version is not set: the minimum depends on the Go version the "
                                        "API server was built with", severity=Severity.LOW)
+
+
+def etcd_endpoints(server: ApiServer) -> list[str]:
+    """--etcd-servers plus the servers of --etcd-servers-overrides (`group/resource#url;url,...`)."""
+    overrides = [url for item in server.list("etcd-servers-overrides")
+                 for url in item.partition("#")[2].split(";") if url.strip()]
+    return [*server.list("etcd-servers"), *(url.strip() for url in overrides)]
 
 
 @check(
@@ -327,7 +389,7 @@ def etcd_tls(ctx: CheckContext) -> Iterator[Finding]:
         return
     for server in servers:
         missing = [f"--{f}" for f in ("etcd-cafile", "etcd-certfile", "etcd-keyfile") if not server.get(f)]
-        plain = [s for s in server.list("etcd-servers") if s.startswith("http://")]
+        plain = [s for s in etcd_endpoints(server) if s.lower().startswith("http://")]
         if missing or plain:
             problems = ([f"{', '.join(missing)} not set"] if missing else []) + (
                 [f"plaintext etcd endpoint(s) {', '.join(plain)}"] if plain else [])
