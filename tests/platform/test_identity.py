@@ -59,6 +59,15 @@ def test_space_separated_flag_form_is_read():
     assert finding.status is Status.PASS
 
 
+def test_bool_flag_takes_no_space_separated_value():
+    """pflag: `--anonymous-auth false` sets anonymous-auth to true; `false` is a stray argument."""
+    [finding] = run_check("identity.anonymous-auth",
+                          inventory_from_yaml(apiserver("--anonymous-auth", "false", "--authorization-mode=RBAC")))
+    assert finding.status is Status.FAIL
+    [finding] = run_check("identity.anonymous-auth", inventory_from_yaml(apiserver("--anonymous-auth=false")))
+    assert finding.status is Status.PASS
+
+
 def test_no_apiserver_visible_is_not_assessed():
     for check_id in ("identity.human-sso", "identity.token-auth-file", "identity.anonymous-auth",
                      "identity.authorization-mode"):
@@ -148,3 +157,23 @@ def test_verdicts_agree_with_cis_1_10_kube_bench_tests():
                     assert expected, (cis_id, line)
                 continue
             assert (ours_finding.status is Status.PASS) == expected, (cis_id, line)
+
+
+@pytest.mark.parametrize("value, status", [("0", Status.PASS), ("f", Status.PASS), ("False", Status.PASS),
+                                           ("1", Status.FAIL), ("T", Status.FAIL)])
+def test_anonymous_auth_reads_the_flag_like_strconv_parse_bool(value, status):
+    [finding] = run_check("identity.anonymous-auth", inventory_from_yaml(apiserver(f"--anonymous-auth={value}")))
+    assert finding.status is status
+
+
+def test_service_account_subjects_are_not_certificates_and_the_bootstrap_label_hides_only_system_masters():
+    extra = admin_binding("cluster-admin", "Group", "system:masters",
+                          labels="{kubernetes.io/bootstrapping: rbac-defaults}").replace(
+        "subjects: [", 'subjects: [{kind: User, name: "plc-vendor", apiGroup: rbac.authorization.k8s.io}, ')
+    docs = (apiserver("--client-ca-file=/pki/ca.crt") + extra
+            + admin_binding("ci", "User", "system:serviceaccount:ci:deployer")
+            + admin_binding("all-sa", "Group", "system:serviceaccounts:ci")
+            + admin_binding("hidden", "User", "intruder", labels="{kubernetes.io/bootstrapping: rbac-defaults}"))
+    findings = run_check("identity.cert-admin", inventory_from_yaml(docs))
+    assert sorted((f.resource.name, f.evidence["subject"]["name"], f.status) for f in findings) == [
+        ("cluster-admin", "plc-vendor", Status.FAIL), ("hidden", "intruder", Status.FAIL)]

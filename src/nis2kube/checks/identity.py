@@ -19,6 +19,10 @@ ACCESS = ("art21.2.i", "ir2690.11.6")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 # Groups only a client certificate (or the node/bootstrap machinery) can carry.
 CERT_ONLY_GROUPS = ("system:masters",)
+# Identities only ServiceAccount tokens carry: not client certificates.
+SERVICE_ACCOUNT_USER = "system:serviceaccount:"
+SERVICE_ACCOUNT_GROUP = "system:serviceaccounts"
+GO_FALSE = ("0", "f", "F", "false", "FALSE", "False")  # strconv.ParseBool, which the bool flag uses
 
 
 def _d(value: object) -> dict:
@@ -99,8 +103,8 @@ def anonymous_auth(ctx: CheckContext) -> Iterator[Finding]:
         return
     for server in servers:
         value = server.get("anonymous-auth")
-        if value is not None and value.lower() == "false":
-            yield ctx.passed(server.ref, "--anonymous-auth=false")
+        if value in GO_FALSE:
+            yield ctx.passed(server.ref, f"--anonymous-auth={value}")
         elif value is None and server.get("authentication-config"):
             yield ctx.not_assessed(server.ref, "anonymous access is configured in the --authentication-config file, "
                                                "which is not part of the input")
@@ -165,10 +169,23 @@ def _admin_bindings(ctx: CheckContext) -> Iterator[dict]:
         for binding in ctx.inv.objects(kind, RBAC_GROUP):
             ref = _d(binding.get("roleRef"))
             if ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
-                labels = _d(_d(binding.get("metadata")).get("labels"))
-                if labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
-                    continue  # the built-in system:masters binding every cluster has
                 yield binding
+
+
+def _builtin(binding: dict, subject: dict) -> bool:
+    """The system:masters subject of the bootstrap ClusterRoleBinding every cluster has; other subjects added
+    to that binding (or a copied label on another binding) are judged like any other."""
+    meta = _d(binding.get("metadata"))
+    return (binding.get("kind") == "ClusterRoleBinding" and meta.get("name") == "cluster-admin"
+            and _d(meta.get("labels")).get("kubernetes.io/bootstrapping") == "rbac-defaults"
+            and subject.get("kind") == "Group" and subject.get("name") == "system:masters")
+
+
+def _service_account_identity(kind: str, name: str) -> bool:
+    """User system:serviceaccount:NS:NAME and the system:serviceaccounts[:NS] groups come from tokens."""
+    if kind == "User":
+        return name.startswith(SERVICE_ACCOUNT_USER)
+    return name == SERVICE_ACCOUNT_GROUP or name.startswith(SERVICE_ACCOUNT_GROUP + ":")
 
 
 @check(
@@ -196,6 +213,8 @@ def cert_admin(ctx: CheckContext) -> Iterator[Finding]:
             if not isinstance(subject, dict) or subject.get("kind") not in ("User", "Group"):
                 continue
             kind, name = str(subject["kind"]), str(subject.get("name", ""))
+            if _builtin(binding, subject) or _service_account_identity(kind, name):
+                continue  # the default binding; ServiceAccount tokens are rbac.* findings, not certificates
             scope = "cluster-wide" if binding.get("kind") == "ClusterRoleBinding" else \
                 f"in namespace {binding['metadata'].get('namespace')}"
             what = f"{kind} {name} holds cluster-admin {scope}"
