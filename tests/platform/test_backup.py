@@ -157,3 +157,32 @@ def test_factory_hall_example_tells_the_platform_story():
     assert Status.FAIL in {f.status for f in run_check("crypto.ingress-tls", inv)}
     vulns = run_check("vulns.fixable", inv, inputs={"as_of": AS_OF})
     assert Status.FAIL in {f.status for f in vulns} and Status.NOT_ASSESSED in {f.status for f in vulns}
+
+
+@pytest.mark.parametrize("text, seconds", [("1.5h", 5400), (".5h", 1800), ("-1h", -3600), ("+90m", 5400),
+                                           ("1μs", 1e-6), ("-0", 0)])
+def test_go_duration_grammar(text, seconds):
+    assert go_duration(text).total_seconds() == pytest.approx(seconds)
+
+
+def test_zero_ttl_means_the_velero_default_and_idle_schedules_do_not_count():
+    """Velero's backup controller replaces TTL 0 with --default-backup-ttl (720h); a Schedule in phase
+    FailedValidation, without a cron expression or with namespace lists Velero rejects makes no backups."""
+    docs = (namespaces("mes", "scada", "lab", "historian")
+            + schedule("zero", "{includedNamespaces: [mes], ttl: 0s}")
+            + schedule("broken", "{includedNamespaces: [scada]}").replace("---",
+                                                                          "status: {phase: FailedValidation}\n---")
+            + schedule("nocron", "{includedNamespaces: [lab]}").replace('schedule: "0 2 * * *"', 'schedule: ""')
+            + schedule("clash", "{includedNamespaces: ['*', historian]}"))
+    got = {f.resource.name: f for f in run_check("backup.namespaces", inventory_from_yaml(docs))}
+    assert got["mes"].status is Status.PASS and "30 days" in got["mes"].message
+    assert got["scada"].status is Status.FAIL and "failed validation" in got["scada"].message
+    assert got["lab"].status is Status.FAIL and "failed validation" in got["lab"].message
+    assert got["historian"].status is Status.FAIL and "invalid namespace lists" in got["historian"].message
+
+
+def test_paused_must_be_a_real_boolean():
+    docs = namespaces("mes") + schedule("daily", "{includedNamespaces: [mes]}").replace("paused: false",
+                                                                                       'paused: "false"')
+    got = statuses(run_check("backup.namespaces", inventory_from_yaml(docs)))
+    assert got["Namespace/mes"] is Status.PASS

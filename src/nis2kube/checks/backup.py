@@ -23,8 +23,9 @@ VELERO = "velero.io"
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_RESTORE_TEST_DAYS = 365
 VELERO_DEFAULT_TTL = dt.timedelta(hours=720)  # velero server --default-backup-ttl
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _d(value: object) -> dict:
@@ -38,19 +39,15 @@ def _l(value: object) -> list:
 
 
 def go_duration(text: object) -> dt.timedelta | None:
-    """Go's time.ParseDuration for the forms Velero writes (`720h0m0s`, `168h`, `1h30m`); None if invalid."""
+    """Go's time.ParseDuration (`720h0m0s`, `168h`, `1.5h`, `.5h`, `-1h`, a bare `0`); None if invalid."""
     value = str(text or "").strip()
-    if not value:
-        return None
-    if value == "0":
+    sign = -1 if value.startswith("-") else 1
+    if value.lstrip("+-") == "0":
         return dt.timedelta(0)
-    pos, seconds = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != pos:
-            return None
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return dt.timedelta(seconds=seconds) if pos == len(value) and pos else None
+    if not _DURATION.fullmatch(value):
+        return None
+    seconds = sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(value))
+    return dt.timedelta(seconds=sign * seconds)
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class Schedule:
     included: tuple[str, ...]
     excluded: tuple[str, ...]
     ttl: dt.timedelta
-    paused: bool
+    idle: str  # why no backups are made ("" when the Schedule runs)
     cron: str
 
     def covers(self, namespace: str) -> bool:
@@ -68,19 +65,41 @@ class Schedule:
         return included and not any(fnmatchcase(namespace, p) for p in self.excluded)
 
 
+def _ttl(value: object) -> dt.timedelta:
+    """Backup TTL: Velero's backup controller replaces an unset or zero TTL with --default-backup-ttl (720h)."""
+    ttl = go_duration(value) if value not in (None, "") else dt.timedelta(0)
+    if ttl is None:
+        return dt.timedelta(0)  # not a Go duration: the API server would have refused the object
+    return VELERO_DEFAULT_TTL if ttl == dt.timedelta(0) else ttl
+
+
+def _idle(spec: dict, status: dict, included: tuple[str, ...], excluded: tuple[str, ...]) -> str:
+    """Why the Schedule makes no usable backups, or "": paused; no cron expression or status FailedValidation
+    (the schedule controller then never runs it); namespace lists the backup controller rejects
+    (ValidateIncludesExcludes: `*` only alone in the includes, never in the excludes, no name in both)."""
+    if spec.get("paused") is True:
+        return "paused"
+    if not str(spec.get("schedule") or "").strip() or status.get("phase") == "FailedValidation":
+        return "failed validation"
+    if ("*" in included and len(set(included)) > 1) or "*" in excluded or set(included) & set(excluded):
+        return "its backups fail validation (invalid namespace lists)"
+    return ""
+
+
 def schedules(ctx: CheckContext) -> list[Schedule]:
     def build() -> list[Schedule]:
         out = []
         for obj in ctx.inv.objects("Schedule", VELERO):
             spec = _d(obj.get("spec"))
             template = _d(spec.get("template"))
-            ttl = go_duration(template.get("ttl")) if template.get("ttl") else VELERO_DEFAULT_TTL
+            included = tuple(str(n) for n in _l(template.get("includedNamespaces")))
+            excluded = tuple(str(n) for n in _l(template.get("excludedNamespaces")))
             out.append(Schedule(
                 f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name', '')}",
-                tuple(str(n) for n in _l(template.get("includedNamespaces"))),
-                tuple(str(n) for n in _l(template.get("excludedNamespaces"))),
-                ttl if ttl is not None else dt.timedelta(0),
-                bool(spec.get("paused")),
+                included,
+                excluded,
+                _ttl(template.get("ttl")),
+                _idle(spec, _d(obj.get("status")), included, excluded),
                 str(spec.get("schedule") or ""),
             ))
         return out
@@ -124,7 +143,7 @@ def namespaces_backed_up(ctx: CheckContext) -> Iterator[Finding]:
         subject = ctx.inv.get("Namespace", None, namespace) or {"apiVersion": "v1", "kind": "Namespace",
                                                                 "metadata": {"name": namespace}}
         covering = [s for s in all_schedules if s.covers(namespace)]
-        active = [s for s in covering if not s.paused]
+        active = [s for s in covering if not s.idle]
         best = max(active, key=lambda s: s.ttl, default=None)
         if best is not None and best.ttl >= needed:
             yield ctx.passed(subject, f"Velero Schedule {best.name} ({best.cron}) keeps backups "
@@ -133,8 +152,8 @@ def namespaces_backed_up(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.fail(subject, f"Velero Schedule {best.name} keeps backups only {best.ttl.days} days "
                                     f"(backup.retention_days {days})", evidence={"schedule": best.name})
         elif covering:
-            yield ctx.fail(subject, f"the only Velero Schedule(s) covering it are paused: "
-                                    f"{', '.join(s.name for s in covering)}")
+            yield ctx.fail(subject, "the only Velero Schedule(s) covering it make no backups: "
+                                    f"{', '.join(f'{s.name} ({s.idle})' for s in covering)}")
         elif etcd is not None and etcd.get("retention_days", 0) >= days and (volumes := _volume_claims(ctx, namespace)):
             yield ctx.fail(subject, f"no Velero Schedule includes it; the attested etcd backup restores its objects "
                                     f"but not the data of its {volumes} persistent volume claim(s)",
