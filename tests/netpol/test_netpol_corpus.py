@@ -38,7 +38,7 @@ def probe_objects() -> list[dict]:
             for c in pod["Containers"]]
         out.append({"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": pod["Name"], "namespace": pod["Namespace"], "labels": pod["Labels"]},
-                    "spec": {"containers": containers}})
+                    "spec": {"containers": containers}, "status": {"podIP": pod["IP"]}})
     return out
 
 
@@ -125,14 +125,40 @@ def test_port_range_and_upstream_case_policies():
         assert model.can_reach("x/a", "y/a", "104/TCP").verdict == "denied"
 
 
-def test_every_corpus_policy_file_is_read_and_admin_policies_are_not_modelled():
+def test_every_corpus_policy_file_is_read_and_admin_policies_are_modelled():
     inv = from_paths([str(POLICIES)])
     model = build_model(inv)
     assert not model.problems
     assert len(model.policies) >= 10
-    kinds = {kind for kind, _, _ in model.unmodelled}
-    assert kinds == {"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"}
-    assert model.unmodelled_for("any-namespace")  # cluster-wide: affects every namespace
+    assert not model.unmodelled
+    assert {(p.kind, p.name) for p in model.admin} == {("AdminNetworkPolicy", "egress-sctp"),
+                                                       ("BaselineAdminNetworkPolicy", "default")}
+
+
+def test_kubecon_demo_admin_tiers():
+    """examples/demos/kubecon-eu-2024: anp1 allows 80 (priority 1), anp2 passes 81 (2) before anp3 denies it (3),
+    the NetworkPolicy isolates demo/a, the BANP denies the rest: 80 is open, 81 closed on both pods."""
+    demo = ROOT / "examples" / "demos" / "kubecon-eu-2024"
+    inv = from_paths([str(demo / "policies")])
+    probe = json.loads((demo / "demo-probe.json").read_text())
+    for ns, labels in probe["Resources"]["Namespaces"].items():
+        inv.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}})
+    for pod in probe["Resources"]["Pods"]:
+        ports = [{"name": c["PortName"], "containerPort": c["Port"], "protocol": c["Protocol"].upper()}
+                 for c in pod["Containers"]]
+        inv.add({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": pod["Name"], "namespace": pod["Namespace"], "labels": pod["Labels"]},
+                 "spec": {"containers": [{"name": "c", "image": "agnhost", "ports": ports}]}})
+    model = build_model(inv)
+    assert not model.problems and not model.unmodelled
+    for src in ("demo/a", "demo/b"):
+        for dst in ("demo/a", "demo/b"):
+            assert model.can_reach(src, dst, 80).verdict == "allowed", (src, dst)
+            assert model.can_reach(src, dst, 81).verdict == "denied", (src, dst)
+            assert model.can_reach(src, dst).ports.describe() == "80/TCP"
+    why = model.can_reach("demo/b", "demo/a", 81).reasons
+    assert "ingress: AdminNetworkPolicy anp2 'pass-81': Pass 81/TCP" in why
+    assert any("isolated for ingress by demo/deny-to-pod-a" in r for r in why)
 
 
 def test_yaml_list_document_is_expanded():

@@ -246,7 +246,7 @@ def test_ip_block_with_except_applies_to_external_addresses_only():
     assert partial.addresses == IPSet.of(["10.0.0.0/8"], ["10.1.0.0/16"])
     assert model.can_reach("external:192.168.0.1", "y/a", 80).verdict == "denied"
     assert model.can_reach("external:2001:db8::1", "y/a", 80).verdict == "denied"
-    # no pod matches an ipBlock: y/a is closed to every pod
+    # these pods have no known IP, so no ipBlock matches them: y/a is closed to every pod
     assert truth(model, 80).splitlines()[0] == "x/a ... X.. ..."
 
 
@@ -296,11 +296,19 @@ spec: {endpointSelector: {}}"""
     assert model.can_reach("x/a", "z/b", 80).verdict == "allowed"
     ids = {e.id: i for i, e in enumerate(model.endpoints)}
     assert model.matrix().cell(ids["y/a"], ids["z/a"]).symbol == "?"
-    anp = """apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
+    cnp = """apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
 metadata: {name: cluster-wide}
-spec: {priority: 10, subject: {namespaces: {}}}"""
-    assert cluster(extra=anp).can_reach("x/a", "z/b", 80).verdict == "not-modelled"
+spec: {tier: Admin, priority: 10, subject: {namespaces: {}}}"""
+    assert cluster(extra=cnp).can_reach("x/a", "z/b", 80).verdict == "not-modelled"
+    anp_to_networks = """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: no-internet}
+spec:
+  priority: 10
+  subject: {namespaces: {}}
+  egress: [{name: deny, action: Deny, to: [{networks: [0.0.0.0/0]}]}]"""
+    assert cluster(extra=anp_to_networks).can_reach("x/a", "z/b", 80).verdict == "not-modelled"
 
 
 def test_invalid_policy_is_reported_and_not_applied():
@@ -310,6 +318,14 @@ def test_invalid_policy_is_reported_and_not_applied():
     model = build_model(inventory(pod_yaml("y", "a") + "---\n" + bad))
     assert len(model.problems) == 1 and "ipBlock cannot be combined" in model.problems[0]
     assert model.policies == []
+
+
+def test_policy_without_pod_selector_isolates_every_pod_of_its_namespace():
+    """spec.podSelector is a non-pointer LabelSelector: left out, it decodes to {} as the API server stores it."""
+    model = cluster(policy("y", "deny-all-ingress", "  policyTypes: [Ingress]"))
+    assert model.problems == []
+    assert model.can_reach("x/a", "y/b", 80).verdict == "denied"
+    assert model.can_reach("y/a", "x/b", 80).verdict == "allowed"
 
 
 def test_explain_names_the_allowing_rule_and_the_isolating_policies():
@@ -337,3 +353,150 @@ def test_missing_namespace_objects_are_reported_when_selectors_need_their_labels
     assert "namespaces w, x have no Namespace object" in model.problems[0] and "team" in model.problems[0]
     same = policy("x", "t", "  podSelector: {}\n  ingress:\n  - from: [{namespaceSelector: {}}]")
     assert build_model(inventory(pod_yaml("x", "a") + "---\n" + same)).problems == []
+
+
+def test_null_namespace_selector_is_absent_not_empty():
+    """`namespaceSelector: null` is a nil pointer in the API: the peer keeps the policy's own namespace."""
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {pod: b}}
+      namespaceSelector: null"""
+    expected = """
+        x   y   z
+x/a    ... X.. ...
+x/b    ... X.. ...
+x/c    ... X.. ...
+y/a    ... X.. ...
+y/b    ... ... ...
+y/c    ... X.. ...
+z/a    ... X.. ...
+z/b    ... X.. ...
+z/c    ... X.. ...
+"""
+    assert truth(cluster(policy("y", "null-ns", spec)), 80) == table(expected)
+    only_null = policy("y", "bad", "  podSelector: {}\n  ingress:\n  - from: [{podSelector: null}]")
+    model = build_model(inventory(pod_yaml("y", "a") + "---\n" + only_null))
+    assert model.policies == [] and "must set podSelector, namespaceSelector or ipBlock" in model.problems[0]
+
+
+def admin(kind: str, name: str, spec: str) -> str:
+    return f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n{spec}\n"
+
+
+def tiered_policies(pass_priority: int = 10) -> str:
+    """ANPs into namespace y (Pass 81 from x, Deny all from x, Allow z/a on a named port), a NetworkPolicy
+    isolating y/a (from x on 81), and a BANP denying all ingress into y."""
+    docs = [
+        admin("AdminNetworkPolicy", "pass-81-from-x", f"""  priority: {pass_priority}
+  subject: {{namespaces: {{matchLabels: {{ns: "y"}}}}}}
+  ingress:
+  - {{name: pass-81, action: Pass, from: [{{namespaces: {{matchLabels: {{ns: x}}}}}}],
+     ports: [{{portNumber: {{protocol: TCP, port: 81}}}}]}}"""),
+        admin("AdminNetworkPolicy", "deny-from-x", """  priority: 20
+  subject: {namespaces: {matchLabels: {ns: "y"}}}
+  ingress:
+  - {name: deny-x, action: Deny, from: [{namespaces: {matchLabels: {ns: x}}}]}"""),
+        admin("AdminNetworkPolicy", "allow-za-http", """  priority: 5
+  subject: {pods: {namespaceSelector: {matchLabels: {ns: "y"}}, podSelector: {}}}
+  ingress:
+  - name: allow-za
+    action: Allow
+    from: [{pods: {namespaceSelector: {matchLabels: {ns: z}}, podSelector: {matchLabels: {pod: a}}}}]
+    ports: [{namedPort: serve-80-tcp}]"""),
+        policy("y", "a-from-x-81", """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: x}}}]
+    ports: [{port: 81}]"""),
+        admin("BaselineAdminNetworkPolicy", "default", """  subject: {namespaces: {matchLabels: {ns: "y"}}}
+  ingress:
+  - {name: deny-all, action: Deny, from: [{namespaces: {}}]}"""),
+    ]
+    return "---\n".join(docs)
+
+
+def test_admin_tiers_anp_by_priority_then_network_policy_then_banp():
+    model = cluster(tiered_policies())
+    port80 = """
+        x   y   z
+x/a    ... XXX ...
+x/b    ... XXX ...
+x/c    ... XXX ...
+y/a    ... XXX ...
+y/b    ... XXX ...
+y/c    ... XXX ...
+z/a    ... ... ...
+z/b    ... XXX ...
+z/c    ... XXX ...
+"""
+    port81 = """
+        x   y   z
+x/a    ... .XX ...
+x/b    ... .XX ...
+x/c    ... .XX ...
+y/a    ... XXX ...
+y/b    ... XXX ...
+y/c    ... XXX ...
+z/a    ... XXX ...
+z/b    ... XXX ...
+z/c    ... XXX ...
+"""
+    assert truth(model, 80) == table(port80)
+    assert truth(model, 81) == table(port81)
+    answer = model.can_reach("x/a", "y/a", 81)
+    assert answer.verdict == "allowed"
+    assert "ingress: AdminNetworkPolicy pass-81-from-x 'pass-81': Pass 81/TCP" in answer.reasons
+    # the Deny at priority 20 goes first once Pass has a larger priority number
+    assert model.can_reach("x/a", "y/a", 81).verdict == "allowed"
+    assert cluster(tiered_policies(pass_priority=30)).can_reach("x/a", "y/a", 81).verdict == "denied"
+
+
+def test_admin_egress_allow_overrides_network_policy_and_deny_overrides_its_allow():
+    deny_egress = policy("x", "deny-egress", "  podSelector: {}\n  policyTypes: [Egress]")
+    allow_dns = admin("AdminNetworkPolicy", "dns", """  priority: 1
+  subject: {namespaces: {}}
+  egress:
+  - {name: dns, action: Allow, to: [{pods: {namespaceSelector: {}, podSelector: {}}}],
+     ports: [{portNumber: {protocol: UDP, port: 53}}, {portRange: {protocol: TCP, start: 80, end: 81}}]}
+  - {name: no-z, action: Deny, to: [{namespaces: {matchLabels: {ns: z}}}]}""")
+    model = cluster(deny_egress + "---\n" + allow_dns)
+    assert model.can_reach("x/a", "y/b", "53/UDP").verdict == "allowed"
+    assert model.can_reach("x/a", "y/b", 81).verdict == "allowed"
+    assert model.can_reach("x/a", "z/b", 81).verdict == "allowed"  # the earlier Allow rule wins
+    assert model.can_reach("y/a", "z/b", "53/TCP").verdict == "denied"  # no NetworkPolicy needed to deny
+    assert model.can_reach("y/a", "y/b", "53/TCP").verdict == "allowed"
+    assert model.can_reach("x/a", "external:8.8.8.8", 443).verdict == "denied"  # ANP pods peers are not IPs
+
+
+def test_invalid_admin_policy_is_a_problem_and_not_applied():
+    bad = admin("AdminNetworkPolicy", "bad", """  priority: 1
+  subject: {namespaces: {}}
+  ingress: [{name: r, action: Accept, from: [{namespaces: {}}]}]""")
+    model = build_model(inventory(pod_yaml("y", "a") + "---\n" + bad))
+    assert model.admin == [] and "action must be one of Allow, Deny, Pass" in model.problems[0]
+
+
+def test_ip_block_matches_pods_by_their_ip():
+    """ipBlock is matched against the pod's IP as against any address (policy-assistant's IPPeerMatcher; the
+    upstream e2e suite allows and excepts pods by `podIP/32`): a pod whose status.podIP is known is a peer."""
+    def with_ip(ns: str, name: str, ip: str) -> str:
+        return pod_yaml(ns, name) + f"status: {{podIP: {ip}}}\n"
+
+    spec = """  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.0.2.0/24]}}]"""
+    text = "\n---\n".join([with_ip("x", "a", "10.0.1.5"), with_ip("x", "b", "10.0.2.7"), pod_yaml("x", "c"),
+                           with_ip("y", "a", "10.0.3.9"), policy("y", "from-10", spec)])
+    model = build_model(inventory(text))
+    assert model.can_reach("x/a", "y/a", 80).verdict == "allowed"
+    assert model.can_reach("x/b", "y/a", 80).verdict == "denied"  # in except
+    assert model.can_reach("x/c", "y/a", 80).verdict == "denied"  # IP unknown: no ipBlock can match it
+    ids = {e.id: i for i, e in enumerate(model.endpoints)}
+    assert model.matrix().cell(ids["x/a"], ids["y/a"]).status == "allowed"
+    assert model.matrix().cell(ids["x/b"], ids["y/a"]).status == "denied"
+    egress = policy("x", "to-10", """  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: 10.0.3.9/32}}], ports: [{port: serve-80-tcp}]}]""")
+    model = build_model(inventory(text + "\n---\n" + egress))
+    assert model.can_reach("x/a", "y/a", 80).verdict == "allowed"  # named port resolved on the pod behind the IP
+    assert model.can_reach("x/a", "y/a", 81).verdict == "denied"

@@ -1,4 +1,4 @@
-"""NetworkPolicy v1 reachability: which workload can reach which, on which port, and why.
+"""NetworkPolicy v1 (and ANP/BANP v1alpha1) reachability: which workload can reach which, on which port, and why.
 
 Public API: `build_model(inv)` -> Model with `can_reach(src, dst, port, protocol)` and `matrix()`;
 `flows.load_flows(path)` and `flows.verify(model, spec)` for declared-flow verification.

@@ -13,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from nis2kube.inventory.selectors import Selector
-from nis2kube.netpol.explain import external_pieces, external_side
+from nis2kube.netpol.explain import external_pieces, external_side, pair_ports
 from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
-from nis2kube.netpol.model import Model, Peer, Policy
+from nis2kube.netpol.model import Endpoint, Model, Peer, Policy
 from nis2kube.netpol.ports import ALL_PORTS, NO_PORTS, PortRef, PortSet
 
 Pieces = list[tuple[PortSet, int]]  # (ports, bitset of destination classes)
@@ -42,12 +42,15 @@ class ClassIndex:
         self.by_key: dict[str, int] = defaultdict(int)
         self.named: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.host = 0
+        self.with_ip: list[tuple[int, Endpoint]] = []  # classes of bare pods with a known IP (for ipBlocks)
         for i, c in enumerate(model.classes):
             bit = 1 << i
             if c.host_network:
                 self.host |= bit
                 continue
             self.all |= bit
+            if c.ip is not None:
+                self.with_ip.append((bit, c))
             self.by_ns[c.namespace] |= bit
             for k, v in c.labels.items():
                 self.by_kv[(k, v)] |= bit
@@ -86,7 +89,9 @@ class ClassIndex:
         return found
 
     def peer(self, policy: Policy, peer: Peer) -> int:
-        if peer.is_ip or peer.pod_selector is None:
+        if peer.ip is not None:
+            return sum(bit for bit, c in self.with_ip if c.in_block(peer.ip))
+        if peer.pod_selector is None:
             return 0
         if peer.namespace_selector is None:
             candidates = self.by_ns.get(policy.namespace, 0)
@@ -231,6 +236,8 @@ class Matrix:
 
 def compute_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[int, dict[PortSet, int]]:
     """The matrix rows of the given source classes."""
+    if model.admin:
+        return _pairwise_rows(model, index, sources)
     isolated_in = 0
     egress_of: dict[int, list[Policy]] = defaultdict(list)
     contributions: list[tuple[tuple[PortRef, ...], int]] = []  # (ports, destination classes)
@@ -275,6 +282,20 @@ def compute_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[in
                 i_pieces.extend(index.resolve(ports, dests))
             row = rows_cache[(ekey, ikey)] = combine(e_regions, refine(i_pieces, index.all))
         rows[s] = row
+    return rows
+
+
+def _pairwise_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[int, dict[PortSet, int]]:
+    """Rows class pair by class pair: admin tiers decide per port in rule order, which the bitset refinement
+    does not model; only clusters with ANP/BANP objects pay for it."""
+    rows: dict[int, dict[PortSet, int]] = {}
+    for s in sources:
+        row: dict[PortSet, int] = defaultdict(int)
+        for d in bits_of(index.all):
+            ports = pair_ports(model, model.classes[s], model.classes[d])
+            if ports:
+                row[ports] |= 1 << d
+        rows[s] = dict(row)
     return rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nis2kube.netpol.admin import BANP, AdminPolicy, AdminRule, first_match, in_scope
 from nis2kube.netpol.ipsets import IPSet
 from nis2kube.netpol.model import Endpoint, Model, Peer, Policy, Rule, resolve_ports
 from nis2kube.netpol.ports import ALL_PORTS, NO_PORTS, PortSet
@@ -37,19 +38,22 @@ class Side:
     isolated_by: list[str] = field(default_factory=list)  # policies selecting the pod for this direction
     matches: list[RuleMatch] = field(default_factory=list)
     ports: PortSet = ALL_PORTS
+    admin: list[str] = field(default_factory=list)  # what admin (ANP/BANP) rules decided
 
     @property
     def isolated(self) -> bool:
         return bool(self.isolated_by)
 
     def reasons(self, who: str) -> list[str]:
+        admin = [f"{self.direction}: {line}" for line in self.admin]
         if not self.isolated:
-            return [f"{who} is not isolated for {self.direction} (no NetworkPolicy with {self.direction.title()} "
-                    "selects it): all allowed"]
+            rest = "all else allowed" if admin else "all allowed"
+            return [*admin, f"{who} is not isolated for {self.direction} (no NetworkPolicy with "
+                            f"{self.direction.title()} selects it): {rest}"]
         head = f"{who} is isolated for {self.direction} by {', '.join(self.isolated_by)}"
         if not self.matches:
-            return [f"{head}; no {self.direction} rule of these policies matches this peer"]
-        return [head] + [m.describe() for m in self.matches]
+            return [*admin, f"{head}; no {self.direction} rule of these policies matches this peer"]
+        return [*admin, head] + [m.describe() for m in self.matches]
 
 
 def policies_in(model: Model, namespace: str) -> list[Policy]:
@@ -67,8 +71,12 @@ def selects(policy: Policy, ep: Endpoint) -> bool:
 
 
 def peer_matches(model: Model, policy: Policy, peer: Peer, ep: Endpoint) -> bool:
-    """Does a podSelector/namespaceSelector peer match this pod? ipBlock peers never match pods here."""
-    if ep.host_network or peer.is_ip or peer.pod_selector is None:
+    """Does a peer match this pod? An ipBlock matches a pod whose IP is known and inside it."""
+    if ep.host_network:
+        return False
+    if peer.ip is not None:
+        return ep.in_block(peer.ip)
+    if peer.pod_selector is None:
         return False
     if peer.namespace_selector is None:
         ns_ok = ep.namespace == policy.namespace
@@ -97,10 +105,9 @@ def _side(model: Model, direction: str, src: Endpoint, dst: Endpoint) -> Side:
     side = Side(direction)
     pols = [p for p in policies_in(model, end.namespace)
             if (p.affects_egress if egress else p.affects_ingress) and selects(p, end)]  # fmt: skip
-    if not pols:
-        return side
-    side.isolated_by = [p.id for p in pols]
-    side.ports = NO_PORTS
+    if pols:
+        side.isolated_by = [p.id for p in pols]
+        side.ports = NO_PORTS
     for p in pols:
         for rule in p.egress if egress else p.ingress:
             if _rule_admits(model, p, rule, peer):
@@ -108,7 +115,31 @@ def _side(model: Model, direction: str, src: Endpoint, dst: Endpoint) -> Side:
                 if ports:
                     side.matches.append(RuleMatch(p.id, direction, rule.index, ports))
                     side.ports = side.ports.union(ports)
+    if model.admin and not (end.host_network or peer.host_network):
+        _admin_tiers(model, side, end, peer, dst)
     return side
+
+
+def _admin_tiers(model: Model, side: Side, end: Endpoint, peer: Endpoint, dst: Endpoint) -> None:
+    """Put the NetworkPolicy verdict of `side` between the ANP tier (before) and the BANP tier (after it,
+    only when no NetworkPolicy isolates `end`)."""
+    anps = _admin_rules(model, side.direction, end, peer, baseline=False)
+    allowed, denied, _ = first_match(anps, lambda ports: resolve_ports(ports, dst), ALL_PORTS, side.admin)
+    rest = ALL_PORTS.difference(allowed).difference(denied)  # undecided or passed: NetworkPolicy's
+    if not side.isolated:
+        banps = _admin_rules(model, side.direction, end, peer, baseline=True)
+        _, base_denied, _ = first_match(banps, lambda ports: resolve_ports(ports, dst), rest, side.admin)
+        side.ports = rest.difference(base_denied)
+    side.ports = allowed.union(side.ports.intersection(rest))
+
+
+def _admin_rules(model: Model, direction: str, end: Endpoint, peer: Endpoint,
+                 baseline: bool) -> list[tuple[AdminPolicy, AdminRule]]:
+    """The rules of one tier whose subject is `end` and whose peers include `peer`, in evaluation order."""
+    end_ns, peer_ns = model.ns_labels(end.namespace), model.ns_labels(peer.namespace)
+    return [(p, r) for p in model.admin if (p.kind == BANP) == baseline
+            and in_scope(p.subject, end_ns, end.labels)
+            for r in getattr(p, direction) if any(in_scope(s, peer_ns, peer.labels) for s in r.peers)]
 
 
 def pair_ports(model: Model, src: Endpoint, dst: Endpoint) -> PortSet:

@@ -15,6 +15,7 @@ from nis2kube.findings import ResourceRef
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import EVERYTHING, InvalidSelector, Selector, labels_of, parse_selector
 from nis2kube.inventory.workloads import iter_containers, workloads
+from nis2kube.netpol.admin import ANP, BANP, AdminError, AdminPolicy, Unsupported, compile_admin
 from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
 from nis2kube.netpol.ports import (
     ALL_PORTS,
@@ -39,8 +40,6 @@ UNMODELLED_KINDS: tuple[tuple[str, str, bool], ...] = (
     ("projectcalico.org", "NetworkPolicy", False),
     ("crd.projectcalico.org", "GlobalNetworkPolicy", True),
     ("projectcalico.org", "GlobalNetworkPolicy", True),
-    ("policy.networking.k8s.io", "AdminNetworkPolicy", True),
-    ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy", True),
     ("policy.networking.k8s.io", "ClusterNetworkPolicy", True),
 )
 
@@ -56,6 +55,10 @@ class Endpoint:
     named_ports: frozenset[tuple[str, str, int]]  # (name, protocol, number)
     host_network: bool = False
     ref: ResourceRef | None = None
+    ip: IPSet | None = None  # a bare Pod's status.podIP: ipBlock peers match it as they match outside addresses
+
+    def in_block(self, block: IPSet) -> bool:
+        return self.ip is not None and not self.ip.difference(block)
 
     @property
     def id(self) -> str:
@@ -63,7 +66,7 @@ class Endpoint:
 
     @property
     def class_key(self) -> tuple:
-        return (self.namespace, frozenset(self.labels.items()), self.named_ports, self.host_network)
+        return (self.namespace, frozenset(self.labels.items()), self.named_ports, self.host_network, self.ip)
 
     def resolve_named(self, name: str, protocol: str) -> int | None:
         """The number of the destination's container port `name` on `protocol` (None: it has none)."""
@@ -134,6 +137,7 @@ class Model:
     unmodelled: list[tuple[str, str | None, str]] = field(default_factory=list)  # (kind, namespace, name)
     problems: list[str] = field(default_factory=list)
     pods: dict[tuple[str, str], Endpoint] = field(default_factory=dict)  # (ns, pod name) -> its own endpoint
+    admin: list[AdminPolicy] = field(default_factory=list)  # ANPs by priority, then BANPs
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- the public query API (implemented in queries/engine, imported lazily: they import this module) ----
@@ -175,7 +179,9 @@ def build_model(inv: Inventory) -> Model:
 
 def _build(inv: Inventory) -> Model:
     endpoints = [
-        endpoint_of(w.namespace, w.kind, w.name, w.pod_labels, w.pod_spec, w.ref) for w in workloads(inv)
+        endpoint_of(w.namespace, w.kind, w.name, w.pod_labels, w.pod_spec, w.ref,
+                    pod_ip(w.obj) if w.kind == "Pod" else None)
+        for w in workloads(inv)
     ]
     classes: list[Endpoint] = []
     index: dict[tuple, int] = {}
@@ -201,7 +207,7 @@ def _build(inv: Inventory) -> Model:
             problems.append(f"NetworkPolicy {ref.namespace}/{ref.name}{where}: {exc}; the API server would "
                             "reject it, so it is not applied")
     problems.extend(_unknown_namespace_labels(inv, endpoints, policies))
-    unmodelled = []
+    admin, unmodelled = _admin_policies(inv, problems)
     for group, kind, cluster_wide in UNMODELLED_KINDS:
         for obj in inv.objects(kind, group):
             meta = obj.get("metadata") or {}
@@ -211,8 +217,24 @@ def _build(inv: Inventory) -> Model:
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
         ns, name = meta.get("namespace") or "default", str(meta.get("name", ""))
-        pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod))
-    return Model(endpoints, classes, class_of, members, namespaces, policies, unmodelled, problems, pods)
+        pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod), pod_ip(pod))
+    return Model(endpoints, classes, class_of, members, namespaces, policies, unmodelled, problems, pods, admin=admin)
+
+
+def _admin_policies(inv: Inventory, problems: list[str]) -> tuple[list[AdminPolicy], list[tuple[str, None, str]]]:
+    """ANPs (by priority) and BANPs; invalid ones are problems, ones we cannot evaluate stay unmodelled."""
+    admin, unmodelled = [], []
+    for kind in (ANP, BANP):
+        for obj in inv.objects(kind, "policy.networking.k8s.io"):
+            name = str((obj.get("metadata") or {}).get("name", ""))
+            try:
+                admin.append(compile_admin(obj))
+            except Unsupported:
+                unmodelled.append((kind, None, name))
+            except AdminError as exc:
+                problems.append(f"{kind} {name}: {exc}; the API server would reject it, so it is not applied")
+    admin.sort(key=lambda p: (p.kind != ANP, p.priority, p.name))
+    return admin, unmodelled
 
 
 def _unknown_namespace_labels(inv: Inventory, endpoints: list[Endpoint], policies: list[Policy]) -> list[str]:
@@ -229,8 +251,18 @@ def _unknown_namespace_labels(inv: Inventory, endpoints: list[Endpoint], policie
             "may match them in the cluster. Add the Namespace objects for an exact answer"]
 
 
+def pod_ip(pod: dict) -> IPSet | None:
+    """status.podIP (None: not scheduled yet, or unreadable). hostNetwork pods carry the node's IP, unused."""
+    status = pod.get("status")
+    raw = status.get("podIP") if isinstance(status, dict) else None
+    try:
+        return IPSet.of([f"{raw}/{32 if ':' not in str(raw) else 128}"]) if raw else None
+    except ValueError:
+        return None
+
+
 def endpoint_of(namespace: str, kind: str, name: str, labels: Mapping[str, str], pod_spec: dict,
-                ref: ResourceRef | None = None) -> Endpoint:
+                ref: ResourceRef | None = None, ip: IPSet | None = None) -> Endpoint:
     named = set()
     for _, container in iter_containers(pod_spec):
         for port in container.get("ports") or []:
@@ -239,7 +271,7 @@ def endpoint_of(namespace: str, kind: str, name: str, labels: Mapping[str, str],
             number = port.get("containerPort")
             if isinstance(number, int) and not isinstance(number, bool):
                 named.add((str(port["name"]), str(port.get("protocol") or "TCP").upper(), number))
-    return Endpoint(namespace, kind, name, dict(labels), frozenset(named), pod_spec.get("hostNetwork") is True, ref)
+    return Endpoint(namespace, kind, name, dict(labels), frozenset(named), pod_spec.get("hostNetwork") is True, ref, ip)
 
 
 # ---- compiling one NetworkPolicy --------------------------------------------------------------------------
@@ -254,8 +286,7 @@ def compile_policy(obj: dict, ref: ResourceRef | None = None) -> Policy:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         raise PolicyError("spec is missing or not a mapping")
-    if "podSelector" not in spec:
-        raise PolicyError("spec.podSelector is required (use {} for every pod)")
+    # podSelector is a plain struct in the Go type: absent or null decodes to {}, every pod of the namespace
     pod_selector = _selector(spec.get("podSelector") or {}, "spec.podSelector")
     ingress = _rules(spec.get("ingress"), "ingress", "from")
     egress = _rules(spec.get("egress"), "egress", "to")
@@ -306,7 +337,8 @@ def _rules(raw: object, direction: str, peer_field: str) -> tuple[Rule, ...]:
 def _peer(raw: object, where: str) -> Peer:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where} must be a mapping")
-    has_pod, has_ns, has_ip = "podSelector" in raw, "namespaceSelector" in raw, "ipBlock" in raw
+    # A null field is an absent one (a nil pointer in the API): `namespaceSelector: null` keeps the policy's namespace.
+    has_pod, has_ns, has_ip = (raw.get(k) is not None for k in ("podSelector", "namespaceSelector", "ipBlock"))
     if has_ip:
         if has_pod or has_ns:
             raise PolicyError(f"{where}: ipBlock cannot be combined with podSelector/namespaceSelector")
@@ -330,8 +362,8 @@ def _peer(raw: object, where: str) -> Peer:
         return Peer(ip=ip, text=text)
     if not has_pod and not has_ns:
         raise PolicyError(f"{where} must set podSelector, namespaceSelector or ipBlock")
-    pod = _selector(raw.get("podSelector") or {}, f"{where}.podSelector") if has_pod else EVERYTHING
-    ns = _selector(raw.get("namespaceSelector") or {}, f"{where}.namespaceSelector") if has_ns else None
+    pod = _selector(raw["podSelector"], f"{where}.podSelector") if has_pod else EVERYTHING
+    ns = _selector(raw["namespaceSelector"], f"{where}.namespaceSelector") if has_ns else None
     parts = []
     if has_ns:
         parts.append(f"namespaceSelector {_show(raw.get('namespaceSelector'))}")
