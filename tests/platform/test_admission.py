@@ -368,6 +368,13 @@ def test_gatekeeper_action_case_kinds_groups_and_exemptions():
         """)
     exempt = result("admission.registry-enforced", config + repos % "deny")
     assert (exempt["Namespace/mes"], exempt["Namespace/scada"]) == (Status.PASS, Status.FAIL)
+    # the Config's exemptions escape every constraint: reported once, on the Config, not on each constraint
+    second = repos.replace("name: repos", "name: repos-2") % "deny"
+    exclusions = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + config + repos % "deny"
+                                                                                 + second))
+    [on_config] = [f for f in exclusions if f.resource.kind == "Config"]
+    assert on_config.status is Status.FAIL and "scada" in on_config.message and "kube-*" in on_config.message
+    assert all(f.resource.kind == "Config" for f in exclusions)
     ignored = NAMESPACES.replace("{name: historian, labels: {zone: ot}}",
                                  "{name: historian, labels: {zone: ot, admission.gatekeeper.sh/ignore: 'yes'}}")
     statuses_ = statuses(run_check("admission.registry-enforced", inventory_from_yaml(ignored + repos % "deny")))
@@ -420,3 +427,16 @@ def test_kyverno_exclude_with_empty_namespace_selector_excludes_everything():
     everything = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
                          exclude="{any: [{resources: {namespaceSelector: {}}}]}")
     assert set(result("admission.non-root-enforced", everything).values()) == {Status.FAIL}
+
+
+@pytest.mark.parametrize("mode, status", [(None, Status.PASS), ("enforce", Status.PASS), ("warn", Status.FAIL),
+                                          ("Enforce", Status.FAIL)])
+def test_sigstore_cluster_image_policy_mode(mode, status):
+    """policy-controller takes spec.mode `enforce` (the default) or `warn`; its webhook refuses anything else."""
+    spec = {"images": [{"glob": "**"}], "authorities": [{"keyless": {"url": "https://fulcio.sigstore.dev"}}]}
+    cip = {"apiVersion": "policy.sigstore.dev/v1beta1", "kind": "ClusterImagePolicy", "metadata": {"name": "all"},
+           "spec": {**spec, **({"mode": mode} if mode else {})}}
+    namespace = ("apiVersion: v1\nkind: Namespace\n"
+                 "metadata: {name: plc, labels: {policy.sigstore.dev/include: 'true'}}\n")
+    inv = inventory_from_yaml(json.dumps(cip) + "\n---\n" + namespace)
+    assert statuses(run_check("admission.signature-enforced", inv)) == {"Namespace/plc": status}

@@ -345,3 +345,51 @@ def test_validation_failure_action_overrides_per_namespace():
     findings = run_check("supply.signature-policy", inventory_from_yaml(docs))
     assert statuses(findings) == {"Deployment/mes/a[c0]": Status.PASS, "Deployment/lab-3/b[c0]": Status.FAIL}
     assert "Audit mode" in findings[0].message or "Audit mode" in findings[1].message
+
+
+# ---- one reading of enforcement with admission.* -------------------------------------------------------
+
+
+def test_kyverno_actions_are_case_sensitive_like_admission():
+    """Kyverno's Enforce() is true for `Enforce` and the legacy `enforce` only: ENFORCE reports."""
+    inv = inventory_from_yaml(deployment("api", "registry.plant.example/mes/api:7.3.2")
+                              + verify_policy(['"registry.plant.example/*"'], action="ENFORCE"))
+    [finding] = run_check("supply.signature-policy", inv)
+    assert finding.status is Status.FAIL and "Audit mode" in finding.message
+    [admission] = run_check("admission.signature-enforced", inv)  # judged per namespace
+    assert admission.status is Status.FAIL and "Audit mode" in admission.message
+
+
+def test_kyverno_override_by_namespace_selector_and_rule_action_from_any_entry():
+    overrides = ("\n  validationFailureActionOverrides:"
+                 "\n    - {action: Audit, namespaceSelector: {matchLabels: {zone: lab}}}")
+    policy = verify_policy(['"registry.plant.example/*"']).replace(
+        "  validationFailureAction: Enforce", "  validationFailureAction: Enforce" + overrides)
+    namespaces = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: mes, labels: {zone: plant}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: lab-3, labels: {zone: lab}}
+---
+"""
+    docs = (deployment("a", "registry.plant.example/a:1", namespace="mes")
+            + deployment("b", "registry.plant.example/b:1", namespace="lab-3") + policy + namespaces)
+    assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs))) == {
+        "Deployment/mes/a[c0]": Status.PASS, "Deployment/lab-3/b[c0]": Status.FAIL}
+    # the action belongs to the rule: one entry set to Enforce makes the whole rule enforce, overrides and all
+    second = ('        - imageReferences: ["quay.io/*"]\n          failureAction: Enforce\n'
+              '          attestors: [{entries: [{keys: {publicKeys: "-----BEGIN PUBLIC KEY-----"}}]}]\n---\n')
+    docs = deployment("b", "registry.plant.example/b:1", namespace="lab-3") + namespaces + \
+        policy.rstrip().removesuffix("---") + second
+    assert [f.status for f in run_check("supply.signature-policy", inventory_from_yaml(docs))] == [Status.PASS]
+
+
+@pytest.mark.parametrize("mode, status", [("enforce", Status.PASS), ("warn", Status.FAIL), ("Enforce", Status.FAIL)])
+def test_sigstore_mode_is_exactly_enforce_or_warn(mode, status):
+    """policy-controller accepts spec.mode `enforce` (default) or `warn` only; `Enforce` is refused."""
+    docs = deployment("a", "registry.plant.example/mes/a:1", namespace="mes") + \
+        cluster_image_policy("registry.plant.example/**").replace("spec:\n", f"spec:\n  mode: {mode}\n", 1)
+    assert [f.status for f in run_check("supply.signature-policy", inventory_from_yaml(docs))] == [status]

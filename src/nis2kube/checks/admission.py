@@ -25,6 +25,9 @@ ADMISSION = ("art21.2.e", "ir2690.6.2", "ir2690.6.3")
 SUPPLY = ("art21.2.d",)
 ENFORCE, AUDIT, WARN = "Enforce", "Audit", "Warn"
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+# policy-controller's ClusterImagePolicy spec.mode: exactly "enforce" (the default) or "warn"; its webhook
+# refuses any other value, so such an object never takes effect.
+SIGSTORE_MODES = {"enforce": ENFORCE, "warn": WARN}
 CONTROLS = {
     "non-root": "containers run as non-root",
     "registry": "images come from approved registries",
@@ -158,7 +161,7 @@ def _cache_override(overrides: tuple[_Override, ...], ns: str, labels: dict) -> 
 
 
 @dataclass(frozen=True)
-class _Actions:
+class KyvernoActions:
     """The failure-action fields of one Kyverno rule and its policy (rule fields None when unset)."""
 
     spec_action: str
@@ -250,8 +253,7 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
         for policy in inv.objects(kind, "kyverno.io"):
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
             own_ns = policy["metadata"].get("namespace") if kind == "Policy" else None
-            actions = _Actions(_action_name(spec.get("validationFailureAction")),  # unset: the CRD default Audit
-                               _overrides(spec.get("validationFailureActionOverrides")))
+            actions = kyverno_policy_actions(spec)
             admission = spec.get("admission") is not False
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
@@ -262,7 +264,13 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
 _SIGNATURE_KEYS = ("attestors", "attestations", "key", "keyless", "subject", "issuer", "roots")
 
 
-def _validate_part(validate: dict, actions: _Actions) -> tuple[set[str], _Actions]:
+def kyverno_policy_actions(spec: dict) -> KyvernoActions:
+    """A Kyverno policy's own failure action (unset: the CRD default Audit) and overrides."""
+    return KyvernoActions(_action_name(spec.get("validationFailureAction")),
+                          _overrides(spec.get("validationFailureActionOverrides")))
+
+
+def _validate_part(validate: dict, actions: KyvernoActions) -> tuple[set[str], KyvernoActions]:
     body = {k: v for k, v in validate.items() if k not in ("message", "failureAction", "failureActionOverrides")}
     controls = _classify_text(json.dumps(body, sort_keys=True, default=str), list(_walk_strings(body)))
     pod_security = validate.get("podSecurity")
@@ -275,16 +283,22 @@ def _validate_part(validate: dict, actions: _Actions) -> tuple[set[str], _Action
                              rule_overrides=_overrides(validate.get("failureActionOverrides")))
 
 
-def _verify_images_part(entries: list, actions: _Actions) -> tuple[set[str], _Actions]:
-    """A verifyImages rule's action is Enforce when any entry enforces, else the first entry's that is set."""
+def verify_images_actions(entries: list, actions: KyvernoActions) -> KyvernoActions:
+    """A verifyImages rule's action is Enforce when any entry enforces, else the first entry's that is set
+    (the action belongs to the rule, not to the entry); supply.signature-policy judges by it too."""
+    set_actions = [_action_name(e["failureAction"]) for e in entries
+                   if isinstance(e, dict) and e.get("failureAction") is not None]
+    rule_action = ENFORCE if ENFORCE in set_actions else set_actions[0] if set_actions else None
+    return replace(actions, rule_action=rule_action, validate=False)
+
+
+def _verify_images_part(entries: list, actions: KyvernoActions) -> tuple[set[str], KyvernoActions]:
     entries = [e for e in entries if isinstance(e, dict)]
     controls = {"signature"} if any(e.get(k) for e in entries for k in _SIGNATURE_KEYS) else set()
-    set_actions = [_action_name(e["failureAction"]) for e in entries if e.get("failureAction") is not None]
-    rule_action = ENFORCE if ENFORCE in set_actions else set_actions[0] if set_actions else None
-    return controls, replace(actions, rule_action=rule_action, validate=False)
+    return controls, verify_images_actions(entries, actions)
 
 
-def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: _Actions,
+def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: KyvernoActions,
                   admission: bool) -> Iterator[Enforcement]:
     covers, _ = _block(rule.get("match"), True)
     if covers is None:
@@ -352,15 +366,21 @@ def _gatekeeper_matches_pods(match: dict) -> bool:
         and (not _l(k.get("apiGroups")) or {"*", ""} & set(_l(k.get("apiGroups")))) for k in kinds)
 
 
-def _gatekeeper_config_exclusions(inv: Inventory) -> list[str]:
-    """Namespaces the Config resource (it must be named `config`) exempts from the admission webhook."""
-    return [str(n) for cfg in inv.objects("Config", "config.gatekeeper.sh") if cfg["metadata"].get("name") == "config"
-            for entry in _l(_d(cfg.get("spec")).get("match")) if isinstance(entry, dict)
-            and {"*", "webhook"} & set(_l(entry.get("processes"))) for n in _l(entry.get("excludedNamespaces"))]
+def _gatekeeper_configs(inv: Inventory) -> list[tuple[dict, list[str]]]:
+    """The Config resource (Gatekeeper reads only the one named `config`) with the namespaces it exempts from
+    the admission webhook: they escape every constraint at once."""
+    return [(cfg, [str(n) for entry in _l(_d(cfg.get("spec")).get("match"))
+                   if isinstance(entry, dict) and {"*", "webhook"} & set(_l(entry.get("processes")))
+                   for n in _l(entry.get("excludedNamespaces"))])
+            for cfg in inv.objects("Config", "config.gatekeeper.sh") if cfg["metadata"].get("name") == "config"]
+
+
+def _never(ns: str, labels: dict) -> None:
+    return None
 
 
 def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
-    exempt = _gatekeeper_config_exclusions(inv)
+    exempt = [n for _, names in _gatekeeper_configs(inv) for n in names]
     for group, kind in inv.kinds():
         if group != "constraints.gatekeeper.sh":
             continue
@@ -373,8 +393,8 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
             if match.get("labelSelector") or match.get("scope") == "Cluster" or match.get("name"):
                 continue
             names = _names(match["namespaces"]) if match.get("namespaces") else None
-            excluded = [str(n) for n in _l(match.get("excludedNamespaces"))] + exempt
-            excl = _names(excluded)
+            excluded = [str(n) for n in _l(match.get("excludedNamespaces"))]  # the Config's are reported once
+            excl = _names(excluded + exempt)
             selector = _selector(match.get("namespaceSelector"))
             action = _gatekeeper_action(spec)
 
@@ -457,7 +477,7 @@ def _sigstore(inv: Inventory) -> Iterator[Enforcement]:
         spec = cip.get("spec") if isinstance(cip.get("spec"), dict) else {}
         if not spec.get("authorities"):
             continue
-        action = WARN if str(spec.get("mode") or "enforce").lower() == "warn" else ENFORCE
+        action = SIGSTORE_MODES.get(spec.get("mode") or "enforce", AUDIT)
 
         def effective(ns: str, labels: dict, action: str = action) -> str | None:
             return action if labels.get("policy.sigstore.dev/include") == "true" else None
@@ -723,6 +743,10 @@ def namespace_exclusions(ctx: CheckContext) -> Iterator[Finding]:
     """An excluded namespace is where an attacker deploys. Wildcard exclusions (`*`, `prod-*`) and exclusions
     of existing application namespaces are findings; system namespaces are fine."""
     policies = [e for e in enforcements(ctx.inv) if e.excluded]
+    if any(e.engine == "Gatekeeper" for e in enforcements(ctx.inv)):
+        policies += [Enforcement("Gatekeeper", ctx.inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
+                                 "(every constraint)", frozenset(), _never, tuple(names))
+                     for cfg, names in _gatekeeper_configs(ctx.inv) if names]
     app = _namespaces(ctx)
     system = set(ctx.config.system_namespaces)
     seen_refs = set()

@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from nis2kube.checks.admission import (
+    ENFORCE,
+    SIGSTORE_MODES,
+    KyvernoActions,
+    kyverno_policy_actions,
+    verify_images_actions,
+)
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
 from nis2kube.inventory import Inventory
@@ -110,13 +117,12 @@ class VerifyRule:
     match: tuple[dict, ...]  # Kyverno resource filters (any-of); empty = everywhere
     exclude: tuple[dict, ...]
     engine: str = "kyverno"  # "kyverno" (verifyImages), "ivpol" (ImageValidatingPolicy) or "sigstore"
-    # Kyverno validationFailureActionOverrides: (enforce?, namespace patterns) applied before the default
-    overrides: tuple[tuple[bool, tuple[str, ...]], ...] = ()
+    # Kyverno: the rule's failure actions and overrides, resolved per namespace as admission.* resolves them
+    kyverno: KyvernoActions | None = None
 
-    def enforced_in(self, namespace: str) -> bool:
-        for enforce, patterns in self.overrides:
-            if any(_glob(p).fullmatch(namespace) for p in patterns):
-                return enforce
+    def enforced_in(self, namespace: str, labels: dict) -> bool:
+        if self.kyverno is not None:
+            return self.kyverno.effective(namespace, labels) == ENFORCE
         return self.enforce
 
     def matches_image(self, raw: str) -> bool:
@@ -233,27 +239,23 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
     for kind in ("ClusterPolicy", "Policy"):
         for policy in inv.objects(kind, KYVERNO):
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
-            default = str(spec.get("validationFailureAction") or "Audit").lower() == "enforce"
-            overrides = tuple(
-                (str(o.get("action", "")).lower() == "enforce", tuple(str(n) for n in _l(o.get("namespaces"))))
-                for o in _l(spec.get("validationFailureActionOverrides")) if isinstance(o, dict))
+            policy_actions = kyverno_policy_actions(spec)
             ns = policy["metadata"].get("namespace") if kind == "Policy" else None
             name = f"{kind}/{policy['metadata'].get('name', '')}"
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
+                actions = verify_images_actions(_l(rule.get("verifyImages")), policy_actions)
                 for verify in _l(rule.get("verifyImages")):
                     if not isinstance(verify, dict):
                         continue
                     patterns = [str(p) for p in _l(verify.get("imageReferences"))]
                     if verify.get("image"):
                         patterns.append(str(verify["image"]))
-                    action = verify.get("failureAction")
-                    enforce = default if action is None else str(action).lower() == "enforce"
                     out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
                                           tuple(str(p) for p in _l(verify.get("skipImageReferences"))),
-                                          enforce, ns, _filters(rule.get("match")), _filters(rule.get("exclude")),
-                                          overrides=overrides if action is None else ()))
+                                          False, ns, _filters(rule.get("match")), _filters(rule.get("exclude")),
+                                          kyverno=actions))
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         refs = _l(spec.get("matchImageReferences"))
@@ -266,7 +268,8 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         globs = [str(i["glob"]) for i in _l(spec.get("images")) if isinstance(i, dict) and i.get("glob")]
         out.append(VerifyRule(f"ClusterImagePolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
-                              str(spec.get("mode") or "enforce") == "enforce", None, (), (), engine="sigstore"))
+                              SIGSTORE_MODES.get(spec.get("mode") or "enforce") == ENFORCE, None, (), (),
+                              engine="sigstore"))
     return out
 
 
@@ -302,7 +305,8 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
         for name, raw in _containers(w):
             image = canonical_image(raw)
             covering = [r for r in rules if r.covers(ctx.inv, w.namespace, raw)]
-            enforced = [r.policy for r in covering if r.enforced_in(w.namespace)]
+            labels = ctx.inv.namespace_labels(w.namespace)
+            enforced = [r.policy for r in covering if r.enforced_in(w.namespace, labels)]
             evidence = {"image": raw, "registry": image.registry, "policies": [r.policy for r in covering]}
             if enforced:
                 yield ctx.passed(w, f"image {raw} must pass signature verification ({enforced[0]})",
