@@ -10,8 +10,12 @@ The semantics follow the upstream RBAC authorizer (k8s.io/kubernetes plugin/pkg/
   grants anything on cluster-scoped resources (nodes, clusterroles, users, ...);
 - a ServiceAccount subject without a namespace in a RoleBinding means the binding's namespace;
 - an aggregated ClusterRole's rules are the union of the rules of every other ClusterRole matching any of its
-  clusterRoleSelectors (transitively, as the aggregation controller converges). The role's own rules are kept:
-  in a dump they are the controller's last result, in manifests they are usually empty.
+  clusterRoleSelectors (transitively, as the aggregation controller converges). The controller replaces the
+  role's own rules with that union, so rules written into an aggregated role count for nothing (in a consistent
+  dump they equal the union anyway). Only in an aggregation cycle, where the controller's result depends on the
+  order it syncs the roles in, the own rules of the roles on the cycle are kept: the union covers every outcome;
+- a binding whose roleRef or subject names the wrong apiGroup (User/Group: rbac.authorization.k8s.io,
+  ServiceAccount: "") is rejected by the API server: such a roleRef or subject is reported and ignored.
 
 The model is built once per inventory (`rbac_model`) and is reused by the rbac checks, hardening and who-can.
 """
@@ -103,7 +107,8 @@ class Rule:
         if not self.verb_matches(verb):
             return False
         for url in self.non_resource_urls:
-            if url == "*" or url == path or (url.endswith("*") and path.startswith(url[:-1])):
+            # the authorizer trims every trailing `*` (strings.TrimRight), so "/api**" is the prefix "/api"
+            if url == "*" or url == path or (url.endswith("*") and path.startswith(url.rstrip("*"))):
                 return True
         return False
 
@@ -366,18 +371,25 @@ def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
         if isinstance(rule, MAPPING_TYPES) and rule.get("clusterRoleSelectors") is not None:
             parsed = []
             raw_selectors = rule.get("clusterRoleSelectors")
-            for raw in raw_selectors if isinstance(raw_selectors, list) else []:
-                try:
-                    parsed.append(parse_selector(raw))
-                except InvalidSelector as exc:
-                    model.problems.append((obj, f"invalid clusterRoleSelector ignored: {exc}"))
+            try:
+                for raw in raw_selectors if isinstance(raw_selectors, list) else []:
+                    # a list of structs: a null item decodes as the empty selector, which selects every role
+                    parsed.append(parse_selector({} if raw is None else raw))
+            except InvalidSelector as exc:  # the controller's sync fails before it writes: the rules stay as they are
+                model.problems.append((obj, f"invalid clusterRoleSelector ({exc}): the aggregation controller "
+                                            "cannot sync this role, its own rules are kept"))  # fmt: skip
+                continue
             selectors[name] = parsed
     # Which roles feed each aggregated role (the controller skips the aggregated role itself).
     sources: dict[str, list[str]] = {
         name: sorted(other for other in own if other != name and any(s.matches(labels[other]) for s in sels))
         for name, sels in selectors.items()
     }
-    resolved: dict[str, dict[Rule, None]] = {name: dict.fromkeys(own[name]) for name in own}
+    # The controller replaces an aggregated role's rules: it starts from nothing, unless it is on a cycle.
+    cyclic = _on_cycle(sources)
+    resolved: dict[str, dict[Rule, None]] = {
+        name: dict.fromkeys(own[name]) if name not in sources or name in cyclic else {} for name in own
+    }
     changed = True
     rounds = 0
     while changed and rounds <= len(sources):  # each round extends chains by one hop; bounded by their count
@@ -396,6 +408,22 @@ def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
     return out
 
 
+def _on_cycle(sources: dict[str, list[str]]) -> set[str]:
+    """The aggregated roles that feed themselves through other aggregated roles (there are only a few)."""
+    out = set()
+    for start, feeding in sources.items():
+        stack, seen = list(feeding), set()
+        while stack:
+            name = stack.pop()
+            if name == start:
+                out.add(start)
+                break
+            if name not in seen:
+                seen.add(name)
+                stack.extend(sources.get(name, ()))
+    return out
+
+
 def _grant(obj: dict, scope: str | None, model: RbacModel) -> Grant | None:
     ref = obj.get("roleRef")
     if not isinstance(ref, MAPPING_TYPES) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
@@ -405,25 +433,36 @@ def _grant(obj: dict, scope: str | None, model: RbacModel) -> Grant | None:
     if kind == "Role" and scope is None:
         model.problems.append((obj, "a ClusterRoleBinding cannot reference a Role"))
         return None
+    if ref.get("apiGroup") not in (None, "", RBAC_GROUP):  # empty is defaulted to rbac.authorization.k8s.io
+        model.problems.append((obj, f"roleRef.apiGroup {ref['apiGroup']!r} is not {RBAC_GROUP}: the API server "
+                                    "rejects the binding"))  # fmt: skip
+        return None
     subjects = []
     raw_subjects = obj.get("subjects") or []
     for raw in raw_subjects if isinstance(raw_subjects, list) else []:
         subject = _subject(raw, scope)
-        if subject is None:
-            model.problems.append((obj, f"subject {raw!r} is not a User, Group or ServiceAccount; ignored"))
+        if isinstance(subject, str):
+            model.problems.append((obj, f"subject {raw!r} {subject}; ignored"))
         else:
             subjects.append(subject)
     role = model.role(kind, scope, name)
     return Grant(obj, kind, name, role, tuple(subjects), scope)
 
 
-def _subject(raw: object, scope: str | None) -> Subject | None:
+# The only apiGroup each subject kind may name; an empty one is defaulted to it.
+SUBJECT_GROUPS = {"ServiceAccount": "", "User": RBAC_GROUP, "Group": RBAC_GROUP}
+
+
+def _subject(raw: object, scope: str | None) -> Subject | str:
+    """The subject, or why the API server would not accept it."""
     if not isinstance(raw, MAPPING_TYPES) or not raw.get("name"):
-        return None
+        return "has no name"
     kind, name = raw.get("kind"), str(raw["name"])
+    if not isinstance(kind, str) or kind not in SUBJECT_GROUPS:
+        return "is not a User, Group or ServiceAccount"
+    if raw.get("apiGroup") not in (None, "", SUBJECT_GROUPS[kind]):
+        return f"names apiGroup {raw['apiGroup']!r}, which a {kind} subject cannot have"
     if kind == "ServiceAccount":
         namespace = raw.get("namespace") or scope  # RoleBinding: defaults to the binding's namespace
-        return Subject(kind, name, str(namespace)) if namespace else None
-    if kind in ("User", "Group"):
-        return Subject(kind, name)
-    return None
+        return Subject(kind, name, str(namespace)) if namespace else "is a ServiceAccount without a namespace"
+    return Subject(kind, name)

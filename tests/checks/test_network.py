@@ -411,3 +411,52 @@ def test_cni_unreadable_daemonsets():
     inv.unlisted[("apps", "DaemonSet")] = "forbidden"
     (finding,) = run_check("net.cni-enforces-policies", inv)
     assert finding.status is Status.NOT_ASSESSED
+
+
+# ---- CNI recognition as the agents parse their flags / as the images are published (review) ----------------
+
+KUBE_ROUTER = "docker.io/cloudnativelabs/kube-router:v2.1.3"
+NODE_AGENT = f"{ECR}/amazon/aws-network-policy-agent:v1.1.2"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    # spf13/pflag: a bool flag never takes the next word, so this is --run-firewall=true plus a stray argument
+    (("--run-firewall", "false"), Status.PASS),
+    (("--run-firewall=0",), Status.FAIL),  # strconv.ParseBool
+    (("--run-firewall=false", "--run-firewall=true"), Status.PASS),  # the last occurrence wins
+    (("--run-router=true", "--", "--run-firewall=false"), Status.PASS),  # `--` ends the flags
+])  # fmt: skip
+def test_kube_router_firewall_flag_as_pflag_parses_it(args, expected):
+    ds = daemonset("kube-router", "kube-system", c("kube-router", KUBE_ROUTER, *args))
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(ds))
+    assert finding.status is expected
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--enable-network-policy=True",), Status.PASS),
+    (("--enable-network-policy",), Status.PASS),
+    (("--enable-network-policy", "false"), Status.PASS),
+    (("--enable-network-policy=1", "--enable-network-policy=F"), Status.FAIL),
+])  # fmt: skip
+def test_aws_network_policy_agent_flag_as_pflag_parses_it(args, expected):
+    ds = daemonset("aws-node", "kube-system", c("aws-node", f"{ECR}/amazon-k8s-cni:v1.18.2"),
+                   c("aws-eks-nodeagent", NODE_AGENT, *args))  # fmt: skip
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(ds))
+    assert finding.status is expected
+
+
+def test_cilium_project_images_that_are_not_the_agent_do_not_count():
+    tetragon = daemonset("tetragon", "kube-system", c("tetragon", "quay.io/cilium/tetragon:v1.1.2"),
+                         c("export-stdout", "quay.io/cilium/hubble-export-stdout:v1.0.4"))  # fmt: skip
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(FLANNEL, tetragon))
+    assert finding.status is Status.FAIL and "cilium" not in finding.message
+    mirrored = daemonset("cilium", "kube-system", c("cilium-agent", "docker.io/rancher/mirrored-cilium-cilium:v1.15.6"))
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(FLANNEL, mirrored))
+    assert finding.status is Status.PASS and "cilium" in finding.message
+
+
+def test_calico_csi_driver_is_not_calico_node():
+    csi = daemonset("csi-node-driver", "calico-system", c("calico-csi", "docker.io/calico/csi:v3.28.0"),
+                    c("csi-node-driver-registrar", "docker.io/calico/node-driver-registrar:v3.28.0"))  # fmt: skip
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(FLANNEL, csi))
+    assert finding.status is Status.FAIL

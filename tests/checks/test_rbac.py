@@ -555,3 +555,110 @@ def test_who_can_follows_binding_scope_and_resource_names():
         "User gw",
     }
     assert who("delete", "", "secrets", "plant-ot") == set()
+
+
+# ---- upstream semantics (review) -------------------------------------------------------------------------
+
+
+def test_non_resource_url_trims_every_trailing_star():
+    # NonResourceURLMatches: strings.TrimRight(ruleURL, "*") is the prefix
+    assert rule(nonResourceURLs=["/metrics**"], verbs=["get"]).allows_url("get", "/metrics")
+
+
+def test_aggregation_replaces_the_rules_written_into_the_aggregated_role():
+    """The aggregation controller applies the union of the selected roles as the role's whole rule list."""
+    label = {"rbac.example.eu/aggregate-to-plant-viewer": "true"}
+    inv = inv_of(
+        cluster_role("plant-viewer", SECRETS_LIST, selectors=[{"matchLabels": label}]),  # stale hand-written rules
+        cluster_role("plant-viewer-cm", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+                     labels=label),
+        crb("viewers", "plant-viewer", group("plant-operators")),
+    )  # fmt: skip
+    viewer = rbac_model(inv).role("ClusterRole", None, "plant-viewer")
+    assert {r.source for r in viewer.rules} == {"ClusterRole/plant-viewer-cm"}
+    assert by_resource(run_check("rbac.secrets-read", inv))["ClusterRoleBinding/viewers"].status is Status.PASS
+
+
+def test_binding_api_groups_the_api_server_rejects():
+    wrong_sa = {"kind": "ServiceAccount", "name": "historian", "apiGroup": GROUP}
+    defaulted = {"kind": "User", "name": "anna@example.eu"}  # no apiGroup: defaulted to rbac.authorization.k8s.io
+    bad_ref = crb("bad-ref", "secret-reader", user("bob@example.eu"))
+    bad_ref["roleRef"]["apiGroup"] = "authorization.k8s.io"
+    inv = inv_of(
+        cluster_role("secret-reader", SECRETS_LIST),
+        rb("historian", "plant-ot", "ClusterRole", "secret-reader", wrong_sa),
+        rb("anna", "plant-ot", "ClusterRole", "secret-reader", defaulted),
+        bad_ref,
+    )
+    found = run_check("rbac.secrets-read", inv)
+    problems = {f.resource.name: f.message for f in found if f.status is Status.NOT_ASSESSED}
+    assert set(problems) == {"historian", "bad-ref"}
+    assert "apiGroup" in problems["historian"] and "rejects" in problems["bad-ref"]
+    statuses_ = {f.resource.display: f.status for f in found if f.status is not Status.NOT_ASSESSED}
+    assert statuses_["RoleBinding/plant-ot/historian"] is Status.PASS  # its only subject is invalid
+    assert statuses_["RoleBinding/plant-ot/anna"] is Status.FAIL
+    assert "ClusterRoleBinding/bad-ref" not in statuses_
+
+
+def test_service_account_subject_without_namespace_in_a_cluster_role_binding():
+    inv = inv_of(cluster_role("secret-reader", SECRETS_LIST), crb("x", "secret-reader", sa("historian")))
+    (problem,) = [f for f in run_check("rbac.secrets-read", inv) if f.status is Status.NOT_ASSESSED]
+    assert "without a namespace" in problem.message
+
+
+@pytest.mark.parametrize(("verbs", "failed"), [(["patch"], True), (["update"], True), (["create", "get"], False)])
+def test_ephemeral_containers_count_as_exec(verbs, failed):
+    rules = [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": verbs}]
+    inv = inv_of(role("debug", "plant-ot", rules), rb("debug", "plant-ot", "Role", "debug", user("u")))
+    found = by_resource(run_check("rbac.pod-exec", inv))["RoleBinding/plant-ot/debug"]
+    assert (found.status is Status.FAIL) is failed
+
+
+def test_resource_names_never_authorise_create_of_an_object():
+    named = {"apiGroups": [""], "resources": ["pods"], "resourceNames": ["kube-proxy-debug"]}
+    inv = inv_of(
+        cluster_role("create-named", [{**named, "verbs": ["create"]}]),
+        cluster_role("patch-named", [{**named, "verbs": ["patch"]}]),
+        cluster_role("token-named", [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+                                      "resourceNames": ["coredns"]}]),
+        rb("create", "kube-system", "ClusterRole", "create-named", user("anna@example.eu")),
+        rb("patch", "kube-system", "ClusterRole", "patch-named", user("anna@example.eu")),
+        rb("token", "kube-system", "ClusterRole", "token-named", user("anna@example.eu")),
+    )  # fmt: skip
+    found = by_resource(run_check("rbac.escalation", inv))
+    assert found["RoleBinding/kube-system/create"].status is Status.PASS
+    patch = found["RoleBinding/kube-system/patch"]
+    assert patch.status is Status.FAIL and patch.severity is Severity.LOW
+    token = found["RoleBinding/kube-system/token"]  # TokenRequest is a create on a named subresource
+    assert token.status is Status.FAIL and "coredns" in token.message
+
+
+def test_aggregation_null_selector_selects_every_role_and_invalid_selector_keeps_the_rules():
+    inv = inventory_from_yaml(f"""
+apiVersion: {GROUP}/v1
+kind: ClusterRole
+metadata: {{name: everything}}
+aggregationRule:
+  clusterRoleSelectors:
+  -
+---
+apiVersion: {GROUP}/v1
+kind: ClusterRole
+metadata: {{name: broken}}
+aggregationRule:
+  clusterRoleSelectors:
+  - matchExpressions: [{{key: example.eu/agg, operator: In}}]
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get]}}]
+---
+apiVersion: {GROUP}/v1
+kind: ClusterRole
+metadata: {{name: secret-reader}}
+rules: [{{apiGroups: [""], resources: [secrets], verbs: [list]}}]
+""")
+    model = rbac_model(inv)
+    everything = model.role("ClusterRole", None, "everything")
+    assert everything.aggregated_from == ("broken", "secret-reader")
+    assert any(r.allows("list", "", "secrets") for r in everything.rules)
+    broken = model.role("ClusterRole", None, "broken")
+    assert broken.aggregated_from == () and [r.source for r in broken.rules] == ["ClusterRole/broken"]
+    assert any("cannot sync" in problem for _, problem in model.problems)

@@ -341,15 +341,25 @@ def _args(container: Mapping) -> list[str]:
     return [str(a) for key in ("command", "args") for a in _list(container.get(key))]
 
 
-def _flag(container: Mapping, name: str) -> str | None:
-    """Value of a --name=value / --name value flag in command+args, None when absent."""
-    args = _args(container)
-    for i, arg in enumerate(args):
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
+# what strconv.ParseBool accepts
+_GO_BOOLS = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
+    ("0", "f", "F", "FALSE", "false", "False"), False
+)
+
+
+def _bool_flag(container: Mapping, name: str) -> bool | None:
+    """A boolean pflag in command+args, None when absent. As spf13/pflag parses it: `--name` alone is true,
+    `--name value` does NOT take the next word (only `--name=value` does), the last occurrence wins and `--`
+    ends the flags. A value ParseBool rejects stops the program; it is read as unset."""
+    found = None
+    for arg in _args(container):
+        if arg == "--":
+            break
         if arg == f"--{name}":
-            return args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("-") else "true"
-    return None
+            found = True
+        elif arg.startswith(f"--{name}="):
+            found = _GO_BOOLS.get(arg.split("=", 1)[1], found)
+    return found
 
 
 def classify_container(container: Mapping) -> tuple[str, bool, str] | None:
@@ -357,9 +367,11 @@ def classify_container(container: Mapping) -> tuple[str, bool, str] | None:
     image = parse_image(str(container.get("image", "")))
     repo = image.repository.lower()
     last = repo.rsplit("/", 1)[-1]
-    if "cilium" in repo and "operator" not in last:
+    # the agent image is .../cilium (or its -dev/-ci builds; mirrors: mirrored-cilium-cilium); tetragon, hubble
+    # and envoy images of the cilium project enforce nothing themselves, and tetragon runs without Cilium as CNI
+    if last.endswith("cilium") or last in ("cilium-dev", "cilium-ci"):
         return "cilium", True, f"cilium agent ({image.raw})"
-    if "calico" in repo and "node" in last:
+    if "calico" in repo and "node" in last and "driver" not in last:  # not csi-node-driver's node-driver-registrar
         return "calico", True, f"calico/node runs Felix, which enforces policies ({image.raw})"
     if "antrea" in last:
         return "antrea", True, f"antrea agent ({image.raw})"
@@ -368,12 +380,11 @@ def classify_container(container: Mapping) -> tuple[str, bool, str] | None:
     if "weave-kube" in last:
         return "weave", False, f"weave-kube without the weave-npc container does not enforce ({image.raw})"
     if "kube-router" in last:
-        firewall = _flag(container, "run-firewall")
-        if firewall is not None and firewall.lower() == "false":
+        if _bool_flag(container, "run-firewall") is False:  # defaults to true
             return "kube-router", False, f"kube-router runs with --run-firewall=false ({image.raw})"
         return "kube-router", True, f"kube-router network policy controller ({image.raw})"
     if "aws-network-policy-agent" in last:
-        enabled = (_flag(container, "enable-network-policy") or "false").lower() == "true"
+        enabled = _bool_flag(container, "enable-network-policy") is True  # defaults to false
         return "aws-vpc-cni", enabled, f"aws-network-policy-agent with --enable-network-policy={str(enabled).lower()}"
     if "amazon-k8s-cni" in last:
         return "aws-vpc-cni", False, f"amazon VPC CNI alone does not enforce ({image.raw})"

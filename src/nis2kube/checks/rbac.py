@@ -61,8 +61,10 @@ def hits(role: Role, scope: str | None, capabilities: tuple[Capability, ...]) ->
             continue
         verbs: list[str] = []
         rules: dict[Rule, None] = {}
+        unnamed = "/" not in cap.resource  # create of an object: no name is known when it is authorised
         for verb in cap.verbs:
-            matching = [r for r in candidates if r.verb_matches(verb)]
+            matching = [r for r in candidates if r.verb_matches(verb)
+                        and not (unnamed and verb == "create" and r.resource_names)]  # fmt: skip
             if matching:
                 verbs.append(verb)
                 rules.update(dict.fromkeys(matching))
@@ -272,7 +274,11 @@ def wildcard(ctx: CheckContext) -> Iterator[Finding]:
 
 # ---- exec / attach -------------------------------------------------------------------------------------
 
-EXEC = tuple(Capability(sub, ("create", "get"), "", sub) for sub in ("pods/exec", "pods/attach"))
+EXEC = (
+    *(Capability(sub, ("create", "get"), "", sub) for sub in ("pods/exec", "pods/attach")),
+    # `kubectl debug` adds a container to a running pod: the subresource serves get, update and patch only
+    Capability("pods/ephemeralcontainers", ("update", "patch"), "", "pods/ephemeralcontainers"),
+)
 
 
 @check(
@@ -280,11 +286,13 @@ EXEC = tuple(Capability(sub, ("create", "get"), "", sub) for sub in ("pods/exec"
     title="Few subjects may exec into or attach to pods",
     severity=Severity.HIGH,
     measures=ACCESS,
-    remediation="Remove pods/exec and pods/attach from standing roles; grant them just in time for debugging.",
+    remediation="Remove pods/exec, pods/attach and pods/ephemeralcontainers from standing roles; grant them just "
+    "in time for debugging.",
 )
 def pod_exec(ctx: CheckContext) -> Iterator[Finding]:
     """exec/attach run commands inside workloads with their identity and secrets (create for SPDY, get for
-    WebSocket clients: both verbs count)."""
+    WebSocket clients: both verbs count); update/patch of pods/ephemeralcontainers starts a debug container of
+    the caller's choosing in the pod, which is as good as exec."""
     yield from judge_grants(ctx, "exec/attach into pods", lambda role, scope: hits(role, scope, EXEC))
 
 
