@@ -324,6 +324,22 @@ def test_resource_limits_init_containers_count_ephemeral_do_not():
         f"{{containers: [{{name: app, {limited}}}], ephemeralContainers: [{{name: debug}}]}}"))
 
 
+def test_resource_limits_defaulted_by_the_namespace_limitrange():
+    """LimitRanger sets a Container item's default (or, defaulted from it, its max) on every init and regular
+    container of a pod created in the namespace: such a template will run with limits."""
+    spec = "{initContainers: [{name: migrate}], containers: [{name: app, resources: {limits: {cpu: 500m}}}]}"
+    limit_range = ("apiVersion: v1\nkind: LimitRange\nmetadata: {{name: limits, namespace: {ns}}}\n"
+                   "spec: {{limits: [{items}]}}\n---\n")
+    both = limit_range.format(ns="line-1", items="{type: Container, default: {cpu: 250m}, max: {memory: 256Mi}}")
+    assert passes("pods.resource-limits", both + deployment(spec))
+    memory_only = limit_range.format(ns="line-1", items="{type: Container, default: {memory: 128Mi}}")
+    assert fails("pods.resource-limits", memory_only + deployment(spec)) == [
+        "container migrate (initContainers) sets no resources.limits.cpu"]
+    pod_type = limit_range.format(ns="line-1", items="{type: Pod, max: {cpu: '2', memory: 1Gi}}")
+    other_ns = limit_range.format(ns="line-2", items="{type: Container, default: {cpu: 250m, memory: 128Mi}}")
+    assert len(fails("pods.resource-limits", pod_type + other_ns + deployment(spec))) == 2
+
+
 def test_read_only_root_fs():
     assert fails("pods.read-only-root-fs", deployment(
         "{initContainers: [{name: i, securityContext: {readOnlyRootFilesystem: true}}], "

@@ -35,3 +35,36 @@ def test_legacy_docker_hub_spelling_is_approved_by_a_docker_io_entry():
         "docker.io/library"
     )
     assert registry_approved(parse_image("quay.io/library/postgres:16"), ("docker.io/library",)) is None
+
+
+def _image_findings(check_id: str, image: str) -> list:
+    from conftest import inventory_from_yaml, run_check
+
+    manifest = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: hmi, namespace: scada}}
+spec: {{template: {{spec: {{containers: [{{name: hmi, image: "{image}"}}]}}}}}}
+"""
+    return [(f.status.value, f.message) for f in run_check(check_id, inventory_from_yaml(manifest))]
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("registry.plant.example/scada/hmi:3.4@sha256:" + "4b1d" * 16, True),
+        ("registry.plant.example/scada/hmi@sha512:" + "0a" * 64, True),  # go-digest also registers sha384/512
+        ("registry.plant.example/scada/hmi:3.4@sha256:4b1d6f0c", False),  # too short: not a sha256 digest
+        ("registry.plant.example/scada/hmi:3.4@sha256:" + "4B1D" * 16, False),  # go-digest: lower-case hex only
+        ("registry.plant.example/scada/hmi@md5:" + "0" * 32, False),  # not an algorithm the runtime knows
+    ],
+)
+def test_digest_pinned_needs_a_valid_digest(image, pinned):
+    (status, message), = _image_findings("images.digest-pinned", image)
+    assert (status == "pass") is pinned, message
+
+
+def test_an_invalid_digest_does_not_make_a_missing_tag_immutable():
+    (status, message), = _image_findings("images.mutable-tag", "registry.plant.example/scada/hmi@sha256:latest")
+    assert status == "fail" and "no tag" in message
+    (status, _), = _image_findings("images.mutable-tag", "registry.plant.example/scada/hmi:latest@sha256:" + "e" * 64)
+    assert status == "pass"

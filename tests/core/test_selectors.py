@@ -38,12 +38,28 @@ def test_selector_semantics(selector, labels, expected):
         {"key": "a", "operator": "Exists", "values": ["x"]},
         {"key": "a", "operator": "Gt", "values": ["1"]},
         {"operator": "Exists"},
+        # labels.NewRequirement validates keys (qualified names) and values (label values)
+        {"key": "app kubernetes", "operator": "Exists"},
+        {"key": "plant.example/line/cell", "operator": "Exists"},
+        {"key": "Plant.Example/line", "operator": "Exists"},
+        {"key": "a", "operator": "In", "values": ["line 1"]},
+        {"key": "a", "operator": "NotIn", "values": ["-x"]},
+        {"key": "a", "operator": "In", "values": ["x" * 64]},
     ],
 )
 def test_invalid_selectors_are_rejected_like_the_api_server(expr):
     with pytest.raises(InvalidSelector):
         parse_selector({"matchExpressions": [expr]})
     assert selector_matches({"matchExpressions": [expr]}, {"a": "x"}) is False
+
+
+def test_match_labels_are_validated_like_match_expressions():
+    with pytest.raises(InvalidSelector):
+        parse_selector({"matchLabels": {"app": "historian db"}})
+    with pytest.raises(InvalidSelector):
+        parse_selector({"matchLabels": {"/app": "historian-db"}})
+    assert selector_matches({"matchLabels": {"app.kubernetes.io/name": "historian-db", "tier": ""}},
+                            {"app.kubernetes.io/name": "historian-db", "tier": ""}) is True
 
 
 def test_selector_index_finds_exactly_the_matching_selectors_in_their_order():

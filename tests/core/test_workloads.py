@@ -82,3 +82,72 @@ spec: {containers: [{name: kube-apiserver, image: registry.k8s.io/kube-apiserver
     assert by_kind["CronJob"].pod_labels == {"app": "backup"}
     assert by_kind["CronJob"].service_account == "backup"
     assert by_kind["Pod"].name == "kube-apiserver-cp1" and by_kind["Pod"].service_account == "default"
+
+
+def test_mirror_pod_is_reported_even_when_its_node_is_in_the_inventory():
+    """The kubelet makes a mirror pod's Node its controller; a Node runs no pod template, so the pod is the
+    workload (it used to vanish from every check once the Node was in the dump)."""
+    inv = inventory_from_yaml("""
+apiVersion: v1
+kind: Node
+metadata: {name: cp1, uid: node-1}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: etcd-cp1
+  namespace: kube-system
+  annotations: {kubernetes.io/config.mirror: 3c1f0e2a}
+  ownerReferences: [{apiVersion: v1, kind: Node, name: cp1, uid: node-1, controller: true}]
+spec: {hostNetwork: true, containers: [{name: etcd, image: registry.k8s.io/etcd:3.5.16-0}]}
+""")
+    (w,) = workloads(inv)
+    assert (w.kind, w.namespace, w.name) == ("Pod", "kube-system", "etcd-cp1")
+
+
+def test_replicaset_controlled_by_a_custom_resource_is_the_workload():
+    """An Argo Rollout (not a kind this view knows) controls its ReplicaSets: they are reported, once."""
+    inv = inventory_from_yaml("""
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: hmi, namespace: scada, uid: ro-1}
+spec: {template: {spec: {containers: [{name: hmi, image: r/hmi:2}]}}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: hmi-6b8c
+  namespace: scada
+  uid: rs-2
+  ownerReferences: [{apiVersion: argoproj.io/v1alpha1, kind: Rollout, name: hmi, uid: ro-1, controller: true}]
+spec: {template: {spec: {containers: [{name: hmi, image: r/hmi:2}]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hmi-6b8c-x1
+  namespace: scada
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: hmi-6b8c, uid: rs-2, controller: true}]
+spec: {containers: [{name: hmi, image: r/hmi:2}]}
+""")
+    assert [(w.kind, w.name) for w in workloads(inv)] == [("ReplicaSet", "hmi-6b8c")]
+
+
+def test_only_the_controller_reference_links_to_an_owner():
+    """A plain (non-controller) ownerReference, e.g. for garbage collection, does not make the owner report
+    the pod: the pod keeps its own report."""
+    inv = inventory_from_yaml("""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: historian, namespace: ot, uid: d-9}
+spec: {template: {spec: {containers: [{name: db, image: r/pg:16}]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: historian-debug
+  namespace: ot
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: historian, uid: d-9}]
+spec: {containers: [{name: shell, image: r/toolbox:1}]}
+""")
+    assert [(w.kind, w.name) for w in workloads(inv)] == [("Deployment", "historian"), ("Pod", "historian-debug")]

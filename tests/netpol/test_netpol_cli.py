@@ -72,14 +72,14 @@ def test_matrix_table_groups_by_namespace_and_zone():
 
 def test_matrix_json_and_csv():
     data = json.loads(runner.invoke(app, ["netpol", "matrix", "-o", "json", EXAMPLE]).stdout)
-    assert len(data["endpoints"]) == 17
+    assert len(data["endpoints"]) == 18  # the static kube-apiserver Pod (hostNetwork) is one
     cell = next(c for c in data["cells"] if c["from"] == "ot-sensors/vibration-sensor-ingest"
                 and c["to"] == "ot-sensors/mqtt-broker")
     assert cell == {"from": "ot-sensors/vibration-sensor-ingest", "to": "ot-sensors/mqtt-broker",
                     "status": "allowed", "ports": ["1883/TCP"]}
     assert all(c["status"] == "host-network" for c in data["cells"] if c["from"] == "scada/opcua-gateway")
     rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["netpol", "matrix", "-o", "csv", EXAMPLE]).stdout)))
-    assert len([r for r in rows if r["to"] != "external" and r["from"] != "external"]) == 17 * 16
+    assert len([r for r in rows if r["to"] != "external" and r["from"] != "external"]) == 18 * 17
     denied = next(r for r in rows if r["from"] == "ot-sensors/mqtt-broker" and r["to"] == "historian/historian-db")
     assert denied["status"] == "denied"
 

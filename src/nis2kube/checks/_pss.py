@@ -109,9 +109,10 @@ class PodView:
     security_context: dict  # spec.securityContext, {} when absent or not a mapping
     is_windows: bool
     in_user_namespace: bool
+    limit_defaults: frozenset[str] = frozenset()  # resources the namespace's LimitRanges give a default limit
 
     @classmethod
-    def of(cls, spec: dict, annotations: dict) -> PodView:
+    def of(cls, spec: dict, annotations: dict, limit_defaults: frozenset[str] = frozenset()) -> PodView:
         found = []
         for field in CONTAINER_FIELDS:
             items = spec.get(field)
@@ -120,7 +121,7 @@ class PodView:
                                        _dict(item.get("securityContext")))
                           for index, item in enumerate(items) if isinstance(item, dict)]
         return cls(spec, annotations, tuple(found), _dict(spec.get("securityContext")),
-                   _dict(spec.get("os")).get("name") == "windows", spec.get("hostUsers") is False)
+                   _dict(spec.get("os")).get("name") == "windows", spec.get("hostUsers") is False, limit_defaults)
 
     def containers(self, fields: tuple[str, ...]) -> list[ContainerRef]:
         """The containers of these fields (most controls walk all_containers)."""
@@ -444,11 +445,14 @@ def capabilities_restricted(pod: PodView) -> Outcome:
 def resource_limits(pod: PodView) -> Outcome:
     """Without cpu and memory limits one container can starve its node and every workload on it.
 
-    Ephemeral containers are skipped: the API forbids resources on them."""
+    A limit the namespace's LimitRange defaults counts: the LimitRanger admission plugin sets it on every
+    init and regular container of each pod created there. Ephemeral containers are skipped: the API forbids
+    resources on them."""
     out = []
     for c in pod.containers(("initContainers", "containers")):
         limits = _dict(_dict(c.spec.get("resources")).get("limits"))
-        missing = [key for key in ("cpu", "memory") if limits.get(key) in (None, "")]
+        missing = [key for key in ("cpu", "memory")
+                   if limits.get(key) in (None, "") and key not in pod.limit_defaults]
         if missing:
             what = " and ".join(f"resources.limits.{key}" for key in missing)
             out.append(Violation(f"{c.label} sets no {what}", f"{c.path}.resources.limits", limits or None,

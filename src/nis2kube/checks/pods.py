@@ -116,8 +116,8 @@ CONTROLS: tuple[Control, ...] = (
                 "Remove securityContext.procMount (or set Default)."),
     Control("pods.resource-limits", "Every container has cpu and memory limits", Severity.MEDIUM,
             ("art21.2.c", "art21.2.g"), _pss.resource_limits,
-            "Set resources.limits.cpu and resources.limits.memory on every container (init containers too); "
-            "a LimitRange in the namespace supplies defaults.",
+            "Set resources.limits.cpu and resources.limits.memory on every container (init containers too), "
+            "or give the namespace a LimitRange with a Container default for both.",
             "every container has cpu and memory limits"),
     Control("pods.read-only-root-fs", "Every container has a read-only root file system", Severity.MEDIUM,
             ("art21.2.g", "ir2690.6.3", MALWARE), _pss.read_only_root_fs,
@@ -151,8 +151,30 @@ def evaluate(ctx: CheckContext, control: Control) -> list[Finding]:
 
 
 def _pod_views(inv: Inventory) -> list[tuple[Workload, _pss.PodView]]:
-    return inv.cached("pss.pod-views", lambda: [(w, _pss.PodView.of(w.pod_spec, w.pod_annotations))
-                                                for w in workloads(inv)])
+    def build() -> list[tuple[Workload, _pss.PodView]]:
+        defaults = _limit_defaults(inv)
+        none: frozenset[str] = frozenset()
+        return [(w, _pss.PodView.of(w.pod_spec, w.pod_annotations, defaults.get(w.namespace, none)))
+                for w in workloads(inv)]
+
+    return inv.cached("pss.pod-views", build)
+
+
+def _limit_defaults(inv: Inventory) -> dict[str, frozenset[str]]:
+    """Per namespace, the resources its LimitRanges give containers a default limit for.
+
+    A `Container` item's `default` is that limit; the API server defaults an absent `default` to `max`
+    (SetDefaults_LimitRangeItem), so a `max` alone sets one too. Every LimitRange of the namespace applies."""
+    out: dict[str, set[str]] = {}
+    for obj in inv.objects("LimitRange"):
+        spec = obj.get("spec")
+        items = spec.get("limits") if isinstance(spec, dict) else None
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict) and item.get("type") == "Container":
+                keys = {str(k) for field in ("default", "max") if isinstance(item.get(field), dict)
+                        for k in item[field]}
+                out.setdefault(obj["metadata"].get("namespace") or "default", set()).update(keys)
+    return {ns: frozenset(keys) for ns, keys in out.items()}
 
 
 def _register(control: Control) -> CheckFunc:

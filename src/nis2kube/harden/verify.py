@@ -78,6 +78,11 @@ def _removed(ctx: HardenContext | None) -> set[tuple]:
     return {_ident(p) for p in plan.remove} if plan is not None else set()
 
 
+def _is_apiserver_mirror(obj: dict) -> bool:
+    return obj.get("kind") == "Pod" and obj["metadata"].get("namespace") == "kube-system" \
+        and (obj["metadata"].get("labels") or {}).get("component") == "kube-apiserver"
+
+
 def _aliased(before: Result, input_objects: list[dict], manifest: str) -> Result:
     """Findings on the kube-apiserver mirror Pods, re-keyed to the patched manifest that replaces them, so the
     same finding before and after is recognised as the same."""
@@ -85,9 +90,7 @@ def _aliased(before: Result, input_objects: list[dict], manifest: str) -> Result
     pod = next((o for o, _ in loaded.objects if o.get("kind") == "Pod"), None)
     if pod is None:
         return before
-    mirrors = {o["metadata"].get("name") for o in input_objects if o.get("kind") == "Pod"
-               and o["metadata"].get("namespace") == "kube-system"
-               and (o["metadata"].get("labels") or {}).get("component") == "kube-apiserver"}
+    mirrors = {o["metadata"].get("name") for o in input_objects if _is_apiserver_mirror(o)}
     target = pod["metadata"].get("name")
     findings = [
         replace(f, resource=replace(f.resource, name=target, uid=None))
@@ -194,6 +197,8 @@ def verify(input_objects: list[dict], outdir: str, bundle: Bundle, config: Confi
     before = before or _scan(input_objects, config, inputs)
     removed = _removed(ctx)
     kept = [o for o in input_objects if _ident(o) not in removed]
+    if "apiserver_manifest" in evidence:  # the patched static-pod manifest replaces the API server's mirror Pods
+        kept = [o for o in kept if not _is_apiserver_mirror(o)]
     after_config = config
     flows = os.path.join(outdir, "netpol", "flows.yaml")
     if os.path.isfile(flows):  # the declared flows plus the API-server egress the bundle declares

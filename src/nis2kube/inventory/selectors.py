@@ -6,15 +6,21 @@
 - In/NotIn need a non-empty `values`; Exists/DoesNotExist must have none; anything else is an invalid
   selector, which the API server would have rejected: `InvalidSelector` says why.
 - NotIn and DoesNotExist match objects that do not have the key at all.
+- Keys must be qualified names and values valid label values (labels.NewRequirement validates both).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+# k8s.io/apimachinery/pkg/util/validation: IsQualifiedName, IsValidLabelValue, IsDNS1123Subdomain
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class InvalidSelector(ValueError):
@@ -102,6 +108,28 @@ class SelectorIndex(Generic[T]):
         return [e[2] for e in found]
 
 
+def _valid_key(key: str) -> bool:
+    """A qualified name: an optional DNS subdomain prefix and '/', then a name of at most 63 characters."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and "/" not in prefix and _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
+
+
+def _valid_value(value: str) -> bool:
+    return value == "" or (len(value) <= 63 and _QUALIFIED_NAME.fullmatch(value) is not None)
+
+
+def _requirement(key: str, op: str, values: frozenset[str]) -> Requirement:
+    """labels.NewRequirement's validation: a bad key or value makes the whole selector invalid."""
+    if not _valid_key(key):
+        raise InvalidSelector(f"label key {key!r} is not a qualified name")
+    bad = sorted(v for v in values if not _valid_value(v))
+    if bad:
+        raise InvalidSelector(f"value {bad[0]!r} of {key!r} is not a valid label value")
+    return Requirement(key, op, values)
+
+
 def parse_selector(selector: object) -> Selector:
     """Compile a metav1.LabelSelector (a dict, or None for "nothing")."""
     if selector is None:
@@ -113,7 +141,7 @@ def parse_selector(selector: object) -> Selector:
     if not isinstance(match_labels, Mapping):
         raise InvalidSelector("matchLabels must be a mapping")
     for key, value in match_labels.items():
-        requirements.append(Requirement(str(key), "In", frozenset({_text(value)})))
+        requirements.append(_requirement(str(key), "In", frozenset({_text(value)})))
     expressions = selector.get("matchExpressions") or []
     if not isinstance(expressions, list):
         raise InvalidSelector("matchExpressions must be a list")
@@ -132,7 +160,7 @@ def parse_selector(selector: object) -> Selector:
                 raise InvalidSelector(f"operator {op} on {key!r} must not have values")
         else:
             raise InvalidSelector(f"unknown operator {op!r} on {key!r}")
-        requirements.append(Requirement(key, op, frozenset(_text(v) for v in values)))
+        requirements.append(_requirement(key, op, frozenset(_text(v) for v in values)))
     return Selector(tuple(requirements))
 
 

@@ -1,8 +1,10 @@
 """One view of "something that runs pods", reported on its top-level owner.
 
-A Pod owned by a ReplicaSet owned by a Deployment is one workload: the Deployment. When an owner is not
-in the inventory (a dump of Pods only), the Pods are grouped under that owner's reference, so 30 replicas
-still make one finding, not 30.
+A Pod owned by a ReplicaSet owned by a Deployment is one workload: the Deployment. Only the controller
+reference (`controller: true`, metav1.GetControllerOf) links an object to its owner, and only an owner that is
+itself a workload kind takes over the report: a mirror pod's Node or an operator's custom resource is not
+reported here, so what it controls is. When an owner is not in the inventory (a dump of Pods only), the Pods
+are grouped under that owner's reference, so 30 replicas still make one finding, not 30.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from nis2kube.findings import Location, ResourceRef
 from nis2kube.inventory.inventory import Inventory
+from nis2kube.inventory.kinds import group_of
 from nis2kube.inventory.selectors import labels_of
 
 # (group, kind) -> path from the object to its pod template ("" = the object is the pod).
@@ -92,8 +95,8 @@ def _build(inv: Inventory) -> list[Workload]:
     orphans: dict[tuple, list[dict]] = {}
     for (group, kind), path in POD_TEMPLATE_PATHS.items():
         for obj in inv.objects(kind, group):
-            if inv.owner(obj) is not None:
-                continue  # reported on its owner
+            if _reported_on_owner(inv, obj):
+                continue
             absent = _absent_controller(obj)
             if absent is not None and kind == "Pod":
                 orphans.setdefault(absent, []).append(obj)
@@ -111,11 +114,29 @@ def _build(inv: Inventory) -> list[Workload]:
     return out
 
 
+def _controller_ref(obj: dict) -> dict | None:
+    """The ownerReference with `controller: true` (at most one; plain owners do not manage the object)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences")
+    if isinstance(refs, list):
+        for ref in refs:
+            if isinstance(ref, dict) and ref.get("controller") is True:
+                return ref
+    return None
+
+
+def _reported_on_owner(inv: Inventory, obj: dict) -> bool:
+    """The object's controller is in the inventory and is a workload kind, which is reported in its place."""
+    if _controller_ref(obj) is None:
+        return False
+    owner = inv.owner(obj)  # resolves the controller reference when there is one
+    return owner is not None and (group_of(str(owner.get("apiVersion", ""))), owner.get("kind")) in POD_TEMPLATE_PATHS
+
+
 def _absent_controller(obj: dict) -> tuple | None:
     """The controller reference of a Pod whose controller is a workload kind (not a Node: static pods)."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("controller") and ref.get("kind") in WORKLOAD_KINDS and ref.get("name"):
-            return (str(ref.get("apiVersion", "")), ref["kind"], obj["metadata"].get("namespace"), ref["name"])
+    ref = _controller_ref(obj)
+    if ref is not None and ref.get("kind") in WORKLOAD_KINDS and ref.get("name"):
+        return (str(ref.get("apiVersion", "")), ref["kind"], obj["metadata"].get("namespace"), ref["name"])
     return None
 
 
