@@ -130,3 +130,38 @@ def test_calendar_month_properties(instant):
     wall_shift = datetime.combine(after.date(), after.time()) - datetime.combine(after.date(), before.time())
     assert wall_shift in (timedelta(0), timedelta(hours=1))  # +1 h only when the wall time fell into a DST gap
     assert due > instant
+
+
+def test_ongoing_at_the_final_due_date_owes_a_progress_report_and_the_final_counts_from_handling():
+    # Art. 23(4)(e): still ongoing one month after the notification -> progress report then, final report
+    # within one month of handling. No progress report was sent, so that one is missed, not the final.
+    b = significant("2026-01-05T09:00:00+01:00")
+    b.add("report-submitted", {"kind": "notification", "content_sha256": SHA}, at="2026-01-06T09:00:00+01:00")
+    b.add("closed", {"handled_at": "2026-03-10T12:00:00+01:00"}, at="2026-03-10T12:00:00+01:00")
+    inc = b.add("report-submitted", {"kind": "final", "content_sha256": SHA}, at="2026-04-01T09:00:00+02:00")
+    dl = by_kind(deadlines(inc, BERLIN))
+    now = t("2026-04-02T00:00:00+00:00")
+    assert dl["progress"].due_at == t("2026-02-06T08:00:00+00:00") and dl["progress"].state(now) == "overdue"
+    assert dl["final"].due_at == t("2026-04-10T10:00:00+00:00") and dl["final"].state(now) == "met"
+
+
+def test_a_final_report_sent_on_time_while_ongoing_still_counts_from_the_notification():
+    b = significant("2026-01-05T09:00:00+01:00")
+    b.add("report-submitted", {"kind": "notification", "content_sha256": SHA}, at="2026-01-06T09:00:00+01:00")
+    b.add("report-submitted", {"kind": "final", "content_sha256": SHA}, at="2026-02-05T09:00:00+01:00")
+    inc = b.add("closed", {"handled_at": "2026-03-10T12:00:00+01:00"}, at="2026-03-10T12:00:00+01:00")
+    assert {k: d.state(t("2026-04-01T00:00:00+00:00")) for k, d in by_kind(deadlines(inc, BERLIN)).items()} == {
+        "early-warning": "overdue", "notification": "met", "final": "met"}
+
+
+def test_corrected_awareness_and_a_late_notification_move_the_deadlines():
+    b = significant("2026-06-10T15:00:00+02:00")
+    inc = b.add("updated", {"aware_at": "2026-06-09T15:00:00+02:00"}, at="2026-06-10T16:00:00+02:00")
+    dl = by_kind(deadlines(inc, BERLIN))
+    assert dl["early-warning"].due_at == t("2026-06-10T13:00:00+00:00")
+    assert dl["early-warning"].state(t("2026-06-10T14:00:00+00:00")) == "overdue"
+    inc = b.add("report-submitted", {"kind": "notification", "content_sha256": SHA, "submitted_at":
+                                     "2026-06-14T10:00:00+02:00"}, at="2026-06-14T10:00:00+02:00")
+    dl = by_kind(deadlines(inc, BERLIN))
+    assert dl["notification"].state(t("2026-06-15T00:00:00+00:00")) == "late"
+    assert dl["final"].due_at == t("2026-07-14T08:00:00+00:00")  # from the actual submission, not the 72 h

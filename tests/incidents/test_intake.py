@@ -118,3 +118,81 @@ def test_falco_validation(payload, message):
 def test_alertmanager_validation(payload, message):
     with pytest.raises(PayloadError, match=message):
         parse_alertmanager(payload)
+
+
+def _am(alert: dict, **top) -> dict:
+    return {"version": "4", "status": alert.get("status", "firing"), "receiver": "nis2kube",
+            "groupKey": '{}:{alertname="X"}', "alerts": [{"labels": {"alertname": "X"}, **alert}], **top}
+
+
+def test_alertmanager_go_zero_times_mean_unset():
+    # endsAt "0001-01-01T00:00:00Z" is a firing alert's "no end yet"; a zero startsAt must not date the
+    # incident to year 1.
+    [alert] = parse_alertmanager(_am({"startsAt": "0001-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                                      "fingerprint": "1a30ba71cca2921f"}))
+    assert alert.at.year >= 2026
+    assert alert.record()["ends_at"] is None and alert.record()["fingerprint"] == "1a30ba71cca2921f"
+    [resolved] = parse_alertmanager(_am({"status": "resolved", "startsAt": "2026-11-22T10:00:00Z",
+                                         "endsAt": "2026-11-22T10:30:00.123456789Z"}))
+    assert resolved.record()["ends_at"] == "2026-11-22T10:30:00.123456+00:00"
+
+
+def test_alertmanager_group_metadata_is_kept_with_each_alert():
+    [alert] = parse_alertmanager(_am({"startsAt": "2026-11-22T10:00:00Z"}, truncatedAlerts=3))
+    record = alert.record()
+    assert record["group_key"] == '{}:{alertname="X"}' and record["truncated_alerts"] == 3
+
+
+@pytest.mark.parametrize(("severity", "priority"), [
+    ("page", "critical"), ("info", "informational"), ("information", "informational"), ("Critical", "critical"),
+    ("sev1-custom", "notice"),
+])
+def test_alertmanager_severity_is_mapped_onto_the_falco_scale(severity, priority):
+    [alert] = parse_alertmanager(_am({"labels": {"alertname": "X", "severity": severity}}))
+    assert alert.priority == priority and alert.labels["severity"] == severity
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (_am({"startsAt": "0001-01-01T00:00:00+01:00"}), r"alerts\[0\].startsAt"),
+    (_am({"endsAt": ["2026-01-01T00:00:00Z"]}), r"alerts\[0\].endsAt"),
+    (_am({}, truncatedAlerts="3"), "truncatedAlerts"),
+    (_am({}, groupKey={"a": 1}), "groupKey"),
+    (_am({"fingerprint": 7}), r"alerts\[0\].fingerprint"),
+])
+def test_alertmanager_hostile_fields(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        parse_alertmanager(payload)
+
+
+def test_falco_na_fields_do_not_make_a_workload():
+    # Falco prints <NA> for fields it cannot resolve (falcosecurity/falco#1029): a host process is not "<NA>/<NA>".
+    event = {**SHELL_EVENT, "output_fields": {"k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>", "user.name": "<NA>",
+                                              "proc.cmdline": "nc -l 4444"}}
+    [alert] = parse_falco(event)
+    assert alert.workload == "host/worker-ot-2" and alert.namespace == ""
+    assert alert.iocs == ["proc.cmdline=nc -l 4444"]
+
+
+def test_falco_k8s_audit_event_maps_to_its_target():
+    event = {"output": "Attach/Exec to pod (user=alice pod=scada-gw-7d9c5b6f8d-x2k4q resource=pods ns=ot-line3 "
+                       "action=exec command=bash)", "priority": "Notice", "rule": "Attach/Exec Pod",
+             "source": "k8s_audit", "time": "2026-11-22T14:12:03.123456789Z", "hostname": "falco-0",
+             "tags": ["k8s"], "output_fields": {"ka.user.name": "alice", "ka.target.name": "scada-gw-7d9c5b6f8d-x2k4q",
+                                                "ka.target.resource": "pods", "ka.target.namespace": "ot-line3"}}
+    [alert] = parse_falco(event)
+    assert (alert.namespace, alert.workload) == ("ot-line3", "ot-line3/scada-gw")
+    role = {**event, "rule": "ClusterRole With Wildcard Created",
+            "output_fields": {"ka.user.name": "alice", "ka.target.name": "all", "ka.target.resource": "clusterroles"}}
+    assert parse_falco(role)[0].workload == "cluster/clusterroles/all"
+
+
+def test_falco_fields_as_falco_and_falcosidekick_send_them():
+    [alert] = parse_falco({**SHELL_EVENT, "priority": "Informational", "output": ""})
+    assert alert.priority == "informational" and alert.summary == "Falco: Terminal shell in container"
+    assert alert.labels["tags"] == "container,mitre_execution,shell" and alert.labels["source"] == "syscall"
+    assert alert.record()["uuid"] == SHELL_EVENT["uuid"]
+    assert parse_falco({**SHELL_EVENT, "priority": "Info"})[0].priority == "informational"
+    with pytest.raises(PayloadError, match=r"event\.tags"):
+        parse_falco({**SHELL_EVENT, "tags": "shell"})
+    with pytest.raises(PayloadError, match=r"event\.source"):
+        parse_falco({**SHELL_EVENT, "source": {"x": 1}})

@@ -108,3 +108,16 @@ def test_a_noisy_rule_keeps_the_record_bounded():
     assert inc.alert_count == 300 and inc.workloads == ["ot/scada-gw"]
     assert len(inc.timeline) == 1 and inc.timeline[0]["text"] == "Falco: shell #0"
     assert len(inc.iocs) == MAX_ALERT_IOCS and inc.iocs[0] == "proc.cmdline=sh -c 0"
+
+
+def test_a_report_without_its_content_hash_is_refused():
+    b = significant("2026-02-02T07:15:00+01:00")
+    with pytest.raises(IncidentError, match="needs the SHA-256"):
+        b.add("report-submitted", {"kind": "early-warning"})
+
+
+def test_out_of_range_times_are_a_clear_error():
+    from nis2kube.incidents.model import parse_time
+
+    with pytest.raises(IncidentError, match="out of range"):
+        parse_time("0001-01-01T00:00:00+01:00")

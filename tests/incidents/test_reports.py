@@ -117,3 +117,9 @@ def test_broken_profile_is_a_clear_error(tmp_path, filled):
         draft(filled, ReportKind.EARLY_WARNING, entity)
     with pytest.raises(ReportError, match="unknown report profile 'nope'"):
         draft(filled, ReportKind.EARLY_WARNING, ENTITY, "nope")
+
+
+def test_progress_report_draft_is_due_when_the_final_report_would_be(filled):
+    d = draft(filled, ReportKind.PROGRESS, ENTITY)
+    assert d.due_at == draft(filled, ReportKind.FINAL, ENTITY).due_at
+    assert d.due_at.isoformat() == "2026-03-03T06:00:00+00:00"

@@ -1,10 +1,17 @@
-"""Art. 23(4) deadlines, computed from the record.
+"""Art. 23(4) deadlines, computed from the record (never stored, so a corrected time moves them).
 
 Hour deadlines (24 h, 72 h) are elapsed time, so they are added in UTC: a daylight-saving change inside
 the window moves the local wall-clock time of the deadline, not its instant. "One month" is a calendar
 month in the entity's time zone (the law does not say 30 days): same local day and time next month,
-clamped to the month's last day (31 Jan -> 28/29 Feb), resolved to the later instant when the local time
-falls in a DST gap and to the first occurrence when it is ambiguous.
+clamped to the month's last day (31 Jan -> 28/29 Feb, 31 Mar -> 30 Apr), resolved to the later instant
+when the local time falls in a DST gap and to the first occurrence when it is ambiguous. Keeping the time
+of day is deliberate: it is never later than the end-of-day reading of month periods (Regulation (EEC,
+Euratom) No 1182/71 Art. 3(2)(c), which also clamps to the month's last day), so a report on time here is
+on time under either reading. Weekend and holiday extensions (its Art. 3(4)) are national and not applied.
+
+The final report runs from the actual submission of the notification (Art. 23(4)(d) "after the
+submission"), so there is no final deadline before the notification is submitted, and a late notification
+moves it. A deadline that passes stays in the list as overdue until its report is recorded (then "late").
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nis2kube.incidents.model import UTC, Incident, ReportKind
+from nis2kube.incidents.model import UTC, Incident, ReportKind, SubmittedReport
 
 EARLY_WARNING_HOURS = 24
 NOTIFICATION_HOURS = 72
@@ -71,18 +78,28 @@ def deadlines(incident: Incident, tz: ZoneInfo, trust_service_provider: bool = F
     final = incident.submitted(ReportKind.FINAL)
     progress = incident.submitted(ReportKind.PROGRESS)
     first_due = add_calendar_months(notif.submitted_at, 1, tz)
-    if progress is None:
+    if not _progress_regime(incident, first_due, progress, final):
         basis = "one month after the notification"
         if incident.handled_at is None:
             basis += " (a progress report instead while the incident is still ongoing)"
         out.append(Deadline(ReportKind.FINAL, first_due, basis, final.submitted_at if final else None))
     else:
-        out.append(Deadline(ReportKind.PROGRESS, first_due, "one month after the notification",
-                            progress.submitted_at))
+        out.append(Deadline(ReportKind.PROGRESS, first_due, "one month after the notification (incident ongoing)",
+                            progress.submitted_at if progress else None))
         due = add_calendar_months(incident.handled_at, 1, tz) if incident.handled_at else None
         out.append(Deadline(ReportKind.FINAL, due, "one month after the incident was handled",
                             final.submitted_at if final else None))
     return out
+
+
+def _progress_regime(incident: Incident, first_due: datetime, progress: SubmittedReport | None,
+                     final: SubmittedReport | None) -> bool:
+    """Art. 23(4)(e) applies: a progress report was sent, or the incident was still ongoing when the final
+    report was due and no final report had been sent by then (so a progress report was owed at that time)."""
+    if progress is not None:
+        return True
+    handled = incident.handled_at
+    return handled is not None and handled > first_due and (final is None or final.submitted_at > first_due)
 
 
 def next_deadline(items: list[Deadline], now: datetime) -> Deadline | None:

@@ -2,7 +2,8 @@
 
 Inputs are hostile: every field is type-checked and bounded, and errors say which field is wrong so a
 sender's operator can fix the integration. Deduplication keys on rule + top-level workload, so one noisy
-Deployment opens one incident, not one per Pod.
+Deployment opens one incident, not one per Pod. Priorities are mapped onto the Falco scale here, so the
+rest of the code compares one vocabulary.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from nis2kube.incidents.model import IncidentError, parse_time, utcnow
-from nis2kube.incidents.profile import PRIORITIES, priority_rank
+from nis2kube.incidents.profile import PRIORITIES, canonical_priority, priority_rank
 
 MAX_TEXT = 4096
 MAX_FIELDS = 256
@@ -28,6 +29,8 @@ _SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 _RS_POD = re.compile(rf"^(.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$")
 _DS_POD = re.compile(rf"^(.+)-{_SAFE}{{5}}$")
 _STS_POD = re.compile(r"^(.+)-\d+$")
+# Falco writes "<NA>" for a field it cannot resolve (falcosecurity/falco#1029), e.g. k8s.* on a host process.
+_UNSET = ("", "<NA>", "N/A")
 
 
 class PayloadError(ValueError):
@@ -46,6 +49,7 @@ class Alert:
     summary: str = ""
     iocs: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    ref: dict[str, Any] = field(default_factory=dict)  # sender's own identifiers (uuid, fingerprint, ...)
 
     @property
     def dedup_key(self) -> str:
@@ -58,7 +62,8 @@ class Alert:
         """What the store keeps for the alert (bounded, JSON-ready)."""
         return {"source": self.source, "rule": self.rule, "priority": self.priority,
                 "at": self.at.isoformat(), "status": self.status, "namespace": self.namespace,
-                "workload": self.workload, "summary": self.summary, "iocs": self.iocs, "labels": self.labels}
+                "workload": self.workload, "summary": self.summary, "iocs": self.iocs, "labels": self.labels,
+                **self.ref}
 
 
 def _text(obj: dict, key: str, where: str, required: bool = True) -> str:
@@ -79,6 +84,14 @@ def _time(value: Any, where: str) -> datetime:
         return parse_time(trimmed)
     except IncidentError:
         raise PayloadError(f"{where}: {value[:64]!r} is not an RFC 3339 time with an offset") from None
+
+
+def _optional_time(alert: dict, key: str, where: str) -> datetime | None:
+    """Go's zero time (0001-01-01T00:00:00Z, Alertmanager's "no end yet") means unset, like a missing key."""
+    if alert.get(key) is None:
+        return None
+    at = _time(alert[key], f"{where}.{key}")
+    return None if at.year == 1 else at
 
 
 def _str_map(value: Any, where: str) -> dict[str, str]:
@@ -115,22 +128,42 @@ def _falco_event(event: Any, where: str) -> Alert:
     if not isinstance(event, dict):
         raise PayloadError(f"{where}: expected a JSON object (a Falco event)")
     rule = _text(event, "rule", where)
-    priority = _text(event, "priority", where).lower()
-    if priority not in PRIORITIES and priority != "info":
-        raise PayloadError(f"{where}.priority: {priority!r} is not a Falco priority ({', '.join(PRIORITIES)})")
+    raw_priority = _text(event, "priority", where).lower()
+    priority = canonical_priority(raw_priority)  # Falco writes "Informational"; "Info" is its short form
+    if priority is None:
+        raise PayloadError(f"{where}.priority: {raw_priority!r} is not a Falco priority ({', '.join(PRIORITIES)})")
     at = _time(event.get("time"), f"{where}.time")
-    fields = _str_map(event.get("output_fields"), f"{where}.output_fields")
+    fields = {k: v for k, v in _str_map(event.get("output_fields"), f"{where}.output_fields").items()
+              if v not in _UNSET}
     hostname = _text(event, "hostname", where, required=False) or fields.get("hostname", "")
-    namespace = fields.get("k8s.ns.name", "")
+    namespace, workload = _falco_workload(fields, hostname)
+    iocs = [f"{k}={fields[k]}" for k in IOC_FIELDS if fields.get(k)]
+    tags = event.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise PayloadError(f"{where}.tags: expected a list of strings")
+    # Falco's output is not guaranteed to be non-empty; an alert is kept with its rule name instead.
+    output = _text(event, "output", where, required=False) or rule
+    uuid = _text(event, "uuid", where, required=False)
+    return Alert("falco", rule, priority, at, namespace=namespace, workload=workload,
+                 summary=f"Falco: {output}"[:MAX_TEXT], iocs=iocs,
+                 labels={"source": _text(event, "source", where, required=False)[:64], "hostname": hostname[:256],
+                         "tags": ",".join(tags)[:MAX_TEXT]},
+                 ref={"uuid": uuid[:64]} if uuid else {})
+
+
+def _falco_workload(fields: dict[str, str], hostname: str) -> tuple[str, str]:
+    """(namespace, namespace/top-level owner): syscall events name the Pod, k8s_audit events the target."""
+    namespace = fields.get("k8s.ns.name") or fields.get("ka.target.namespace", "")
     owner = next((fields[k] for k in ("k8smeta.deployment.name", "k8smeta.statefulset.name",
                                       "k8smeta.daemonset.name", "k8smeta.job.name") if fields.get(k)), "")
     pod = fields.get("k8s.pod.name", "")
-    name = owner or (owner_from_pod_name(pod) if pod else "")
-    workload = f"{namespace}/{name}" if name else (f"host/{hostname}" if hostname else "")
-    iocs = [f"{k}={fields[k]}" for k in IOC_FIELDS if fields.get(k) and fields[k] != "<NA>"]
-    return Alert("falco", rule, priority, at, namespace=namespace, workload=workload,
-                 summary=f"Falco: {_text(event, 'output', where)}"[:MAX_TEXT], iocs=iocs,
-                 labels={"source": str(event.get("source", ""))[:64], "hostname": hostname[:256]})
+    target, resource = fields.get("ka.target.name", ""), fields.get("ka.target.resource", "")
+    if not pod and resource == "pods":
+        pod, target = target, ""
+    name = owner or (owner_from_pod_name(pod) if pod else "") or (f"{resource}/{target}" if target else "")
+    if name:
+        return namespace, f"{namespace or 'cluster'}/{name}"  # cluster-scoped audit targets have no namespace
+    return namespace, f"host/{hostname}" if hostname else ""
 
 
 def parse_alertmanager(payload: Any) -> list[Alert]:
@@ -142,11 +175,17 @@ def parse_alertmanager(payload: Any) -> list[Alert]:
     alerts = payload.get("alerts")
     if not isinstance(alerts, list) or len(alerts) > MAX_ALERTS:
         raise PayloadError(f"alerts: expected a list of at most {MAX_ALERTS} alerts")
+    truncated = payload.get("truncatedAlerts", 0)
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        raise PayloadError("truncatedAlerts: expected a non-negative integer")
+    group_key = _text(payload, "groupKey", "body", required=False)
     common = _str_map(payload.get("commonLabels"), "commonLabels")
-    return [_am_alert(a, f"alerts[{i}]", common) for i, a in enumerate(alerts)]
+    # Alerts Alertmanager dropped (webhook_config max_alerts) never reach us; each alert says so.
+    group = {"group_key": group_key, **({"truncated_alerts": truncated} if truncated else {})}
+    return [_am_alert(a, f"alerts[{i}]", common, group) for i, a in enumerate(alerts)]
 
 
-def _am_alert(alert: Any, where: str, common: dict[str, str]) -> Alert:
+def _am_alert(alert: Any, where: str, common: dict[str, str], group: dict[str, Any]) -> Alert:
     if not isinstance(alert, dict):
         raise PayloadError(f"{where}: expected an object")
     labels = {**common, **_str_map(alert.get("labels"), f"{where}.labels")}
@@ -156,13 +195,18 @@ def _am_alert(alert: Any, where: str, common: dict[str, str]) -> Alert:
         raise PayloadError(f"{where}.status: expected firing or resolved")
     if not labels.get("alertname"):
         raise PayloadError(f"{where}.labels.alertname: missing")
-    at = _time(alert["startsAt"], f"{where}.startsAt") if "startsAt" in alert else utcnow()
+    ends_at = _optional_time(alert, "endsAt", where)
+    at = _optional_time(alert, "startsAt", where) or utcnow()
+    fingerprint = _text(alert, "fingerprint", where, required=False)
     namespace = labels.get("namespace", "")
     name = next((labels[k] for k in ("deployment", "statefulset", "daemonset", "job_name", "cronjob")
                  if labels.get(k)), "") or (owner_from_pod_name(labels["pod"]) if labels.get("pod") else "")
     workload = f"{namespace}/{name}" if name else (f"instance/{labels['instance']}" if labels.get("instance")
                                                    else "")
     summary = annotations.get("summary") or annotations.get("description") or labels["alertname"]
-    return Alert("alertmanager", labels["alertname"], labels.get("severity", "warning").lower(), at,
-                 status=status, namespace=namespace, workload=workload,
-                 summary=f"Alertmanager: {summary}"[:MAX_TEXT], labels=labels)
+    # The severity label is free text; unknown values rank as notice (kept, not paged), see priority_rank.
+    priority = canonical_priority(labels.get("severity", "warning")) or "notice"
+    return Alert("alertmanager", labels["alertname"], priority, at, status=status, namespace=namespace,
+                 workload=workload, summary=f"Alertmanager: {summary}"[:MAX_TEXT], labels=labels,
+                 ref={"fingerprint": fingerprint[:64], "ends_at": ends_at.isoformat() if ends_at else None,
+                      **group})

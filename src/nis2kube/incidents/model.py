@@ -72,7 +72,10 @@ def parse_time(value: str | datetime) -> datetime:
             raise IncidentError(f"not an ISO 8601 time: {value!r}") from None
     if dt.tzinfo is None:
         raise IncidentError(f"time {value!s} has no UTC offset; write e.g. 2026-03-01T09:00:00+01:00 or ...Z")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC instant in Python's range
+        raise IncidentError(f"time {value!s} is out of range") from None
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -265,9 +268,11 @@ class Incident:
                                 "(triage it with --decide significant first)")
         if kind == ReportKind.FINAL and self.submitted(ReportKind.NOTIFICATION) is None:
             raise IncidentError("the final report follows the incident notification; submit that first")
+        sha = d.get("content_sha256")
+        if not isinstance(sha, str) or len(sha) != 64:
+            raise IncidentError("a submitted report needs the SHA-256 of what was sent (content_sha256)")
         self.reports.append(SubmittedReport(kind, parse_time(d.get("submitted_at") or event.at), event.actor,
-                                            str(d.get("channel", "")), str(d.get("reference", "")),
-                                            str(d["content_sha256"])))
+                                            str(d.get("channel", "")), str(d.get("reference", "")), sha))
         target = _REPORT_STATUS.get(kind)
         if self.status != Status.CLOSED and target and _STAGE_ORDER.index(target) > _STAGE_ORDER.index(
                 self.status if self.status in _STAGE_ORDER else Status.SIGNIFICANT):

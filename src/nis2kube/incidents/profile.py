@@ -19,11 +19,16 @@ _PRIORITY_ALIASES = {"info": "informational", "information": "informational", "w
                      "none": "notice", "low": "notice", "medium": "warning", "emerg": "emergency"}
 
 
-def priority_rank(name: str) -> int:
-    """Position on the Falco priority scale; unknown names rank as 'notice' so they are kept, not paged."""
+def canonical_priority(name: str) -> str | None:
+    """The Falco scale name for a priority or severity word ('Info', 'page', ...), None when unknown."""
     key = name.strip().lower()
     key = _PRIORITY_ALIASES.get(key, key)
-    return PRIORITIES.index(key) if key in PRIORITIES else PRIORITIES.index("notice")
+    return key if key in PRIORITIES else None
+
+
+def priority_rank(name: str) -> int:
+    """Position on the Falco priority scale; unknown names rank as 'notice' so they are kept, not paged."""
+    return PRIORITIES.index(canonical_priority(name) or "notice")
 
 
 UTC_ZONE = ZoneInfo("UTC")

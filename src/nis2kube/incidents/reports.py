@@ -178,8 +178,7 @@ def draft(inc: Incident, kind: ReportKind, entity: EntityProfile, profile_name: 
         value = inc.extra.get(extra["key"], "")
         fields.append(DraftField(extra["key"], extra["label"], value, not value and extra.get("required", True),
                                  extra.get("note", "")))
-    due = next((d.due_at for d in deadlines(inc, entity.timezone, entity.trust_service_provider)
-                if d.kind == kind), None)
+    due = _due(inc, kind, entity)
     context = {
         "entity": entity.entity_name,
         "services": inc.services, "namespaces": inc.namespaces, "workloads": inc.workloads,
@@ -188,6 +187,14 @@ def draft(inc: Incident, kind: ReportKind, entity: EntityProfile, profile_name: 
                      "reference": r.reference, "content_sha256": r.content_sha256} for r in inc.reports],
     }
     return Draft(kind, profile, inc, fields, due, now or utcnow(), entity.tz_name, context)
+
+
+def _due(inc: Incident, kind: ReportKind, entity: EntityProfile) -> datetime | None:
+    """When this report is due; a progress report replaces the final report at its date (Art. 23(4)(e))."""
+    items = {d.kind: d.due_at for d in deadlines(inc, entity.timezone, entity.trust_service_provider)}
+    if kind == ReportKind.PROGRESS and kind not in items:
+        return items.get(ReportKind.FINAL)
+    return items.get(kind)
 
 
 def render(d: Draft, output: str, entity: EntityProfile) -> bytes:
