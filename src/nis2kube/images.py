@@ -52,7 +52,8 @@ def registry_approved(image: ImageRef, approved: tuple[str, ...]) -> str | None:
     name = image.name
     for entry in approved:
         host, _, path = entry.partition("/")
-        entry_norm = f"{host.lower()}/{path}" if path else host.lower()
+        host = DEFAULT_REGISTRY if host.lower() == LEGACY_DEFAULT_REGISTRY else host.lower()
+        entry_norm = f"{host}/{path}" if path else host
         if name == entry_norm or name.startswith(entry_norm + "/"):
             return entry
     return None

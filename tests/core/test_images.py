@@ -68,3 +68,5 @@ def test_an_invalid_digest_does_not_make_a_missing_tag_immutable():
     assert status == "fail" and "no tag" in message
     (status, _), = _image_findings("images.mutable-tag", "registry.plant.example/scada/hmi:latest@sha256:" + "e" * 64)
     assert status == "pass"
+    # an allow-list entry in the legacy spelling means Docker Hub too
+    assert registry_approved(parse_image("nginx:1.27"), ("index.docker.io/library",)) == "index.docker.io/library"

@@ -7,8 +7,10 @@ Kubernetes NetworkPolicy semantics (networking.k8s.io/v1), exactly:
 - in a rule, an absent or empty from/to list means every peer, inside and outside the cluster; a peer with
   namespaceSelector {} (and podSelector {} or none) means every pod of every namespace;
 - pods with hostNetwork are not subject to NetworkPolicy at all.
-Only networking.k8s.io NetworkPolicies are evaluated; CNI-specific kinds (Cilium, Calico, AdminNetworkPolicy)
-are named in the evidence when present, never silently credited.
+The checks of this module evaluate only networking.k8s.io NetworkPolicies; Cilium, Calico, AdminNetworkPolicy
+and BaselineAdminNetworkPolicy objects are named in the default-deny findings when present, never credited.
+The reachability engine (nis2kube.netpol: `nis2kube netpol`, net.flows-match-declared) does evaluate
+AdminNetworkPolicy and BaselineAdminNetworkPolicy; Cilium and Calico kinds are evaluated nowhere.
 """
 
 from __future__ import annotations
