@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nis2kube.checks.registry import CheckContext, InputError, check
@@ -320,15 +320,11 @@ def _denied_selected(expr: str) -> str | None:
 def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
     """A burst of 401/403 answers is how credential stuffing and RBAC probing look from the API server."""
     rules = alert_rules(ctx.inv)
-    unloaded = []
-    for rule in rules:
-        if metric := _denied_selected(rule.expr):
-            if rule.unloaded:
-                unloaded.append(f"{rule.name} ({rule.unloaded})")
-                continue
-            yield ctx.passed(rule.ref, f"alert {rule.name} fires on denied requests ({metric})",
-                             evidence={"alert": rule.name, "expr": rule.expr})
-            return
+    rule, unloaded = _first_loaded(rules, _denied_selected)
+    if rule is not None:
+        yield ctx.passed(rule.ref, f"alert {rule.name} fires on denied requests ({_denied_selected(rule.expr)})",
+                         evidence={"alert": rule.name, "expr": rule.expr})
+        return
     if unloaded:
         yield ctx.fail(None, "alerts on denied API requests exist but Prometheus never loads them: "
                        + "; ".join(unloaded))
@@ -338,6 +334,17 @@ def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
         return
     yield ctx.fail(None, "no alert rule selects denied or unauthenticated API requests "
                    f"(apiserver_request_total code 401/403; {len(rules)} alert rules read)")
+
+
+def _first_loaded(rules: list[AlertRule], fires: Callable[[str], object]) -> tuple[AlertRule | None, list[str]]:
+    """The first rule that fires on what we look for and that a Prometheus loads, and the ones none loads."""
+    unloaded = []
+    for rule in rules:
+        if fires(rule.expr):
+            if not rule.unloaded:
+                return rule, unloaded
+            unloaded.append(f"{rule.name} ({rule.unloaded})")
+    return None, unloaded
 
 
 def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
@@ -363,15 +370,11 @@ def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
 )
 def falco_critical_alert(ctx: CheckContext) -> Iterator[Finding]:
     """Falco's Critical rules (a shell in a container, a write below /etc) need a human within minutes."""
-    unloaded = []
-    for rule in alert_rules(ctx.inv):
-        if _any_selects(rule.expr, CRITICAL_FALCO):
-            if rule.unloaded:
-                unloaded.append(f"{rule.name} ({rule.unloaded})")
-                continue
-            yield ctx.passed(rule.ref, f"alert {rule.name} fires on critical Falco events",
-                             evidence={"alert": rule.name, "expr": rule.expr})
-            return
+    rule, unloaded = _first_loaded(alert_rules(ctx.inv), lambda expr: _any_selects(expr, CRITICAL_FALCO))
+    if rule is not None:
+        yield ctx.passed(rule.ref, f"alert {rule.name} fires on critical Falco events",
+                         evidence={"alert": rule.name, "expr": rule.expr})
+        return
     for ref, minimum in _sidekick_alertmanager(ctx.inv):
         if minimum not in _PRIORITIES or _PRIORITIES.index(minimum) >= _PRIORITIES.index("critical"):
             yield ctx.passed(ref, f"falcosidekick sends Falco events from priority {minimum} up to Alertmanager")
