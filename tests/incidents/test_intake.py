@@ -196,3 +196,27 @@ def test_falco_fields_as_falco_and_falcosidekick_send_them():
         parse_falco({**SHELL_EVENT, "tags": "shell"})
     with pytest.raises(PayloadError, match=r"event\.source"):
         parse_falco({**SHELL_EVENT, "source": {"x": 1}})
+
+
+@needs_corpora
+def test_alertmanager_occurrence_is_fingerprint_and_start():
+    body = json.loads((AM / "prom_post_request.json").read_text())
+    assert parse_alertmanager(body)[0].occurrence_key is None  # Alertmanager < 0.19 sent no fingerprint
+    body["alerts"][0]["fingerprint"] = "1a30ba71cca2921f"
+    [alert] = parse_alertmanager(body)
+    assert alert.occurrence_key == "alertmanager|1a30ba71cca2921f@2018-03-07T11:33:21.873077+00:00"
+    body["alerts"][0].update(status="resolved", startsAt="2018-03-07T11:33:21.873077559Z",
+                             endsAt="2018-03-07T12:00:00Z")
+    assert parse_alertmanager(body)[0].occurrence_key == alert.occurrence_key  # its end: the same alert
+    body["alerts"][0]["startsAt"] = "2018-03-07T14:00:00Z"  # the same labels firing again later
+    assert parse_alertmanager(body)[0].occurrence_key != alert.occurrence_key
+    body["alerts"][0]["startsAt"] = "0001-01-01T00:00:00Z"  # no start: nothing to tell a re-send by
+    assert parse_alertmanager(body)[0].occurrence_key is None
+
+
+@needs_corpora
+def test_falco_occurrence_is_the_falcosidekick_uuid():
+    event = json.loads((FALCO / "falcosidekick/extracted-from-tests/client_test__toplevel__falcoTestInput.json")
+                       .read_text())
+    assert parse_falco(event)[0].occurrence_key is None  # Falco itself sends no uuid
+    assert parse_falco({**event, "uuid": SHELL_EVENT["uuid"]})[0].occurrence_key == f"falco|{SHELL_EVENT['uuid']}"

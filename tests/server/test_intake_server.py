@@ -12,6 +12,7 @@ from datetime import timedelta
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from conftest import needs_corpora
 from nis2kube.incidents.model import utcnow
@@ -24,6 +25,7 @@ SECRET = "hmac-secret-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CORPORA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "corpora"
 AM_SAMPLE = CORPORA / "alertmanager-webhook/prometheus-msteams/alert/testdata/prom_post_request.json"
+AM_12_SAMPLE = CORPORA / "alertmanager-webhook/prometheus-msteams/alert/testdata/prom_post_request_12_alerts.json"
 FALCO_SAMPLE = CORPORA / "falco-events/falcosidekick/extracted-from-tests/client_test__toplevel__falcoTestInput.json"
 SHELL = {"output": "Notice A shell was spawned in a container (k8s.ns=ot-line3 k8s.pod=scada-gw-7d9c5b6f8d-x2k4q)",
          "priority": "Critical", "rule": "Terminal shell in container", "source": "syscall",
@@ -80,6 +82,52 @@ def test_alertmanager_payload(client, store):
     sample["alerts"][0]["status"] = "resolved"
     [resolved] = client.post("/webhooks/alertmanager", json=sample, headers=AUTH).json()["results"]
     assert resolved["incident_id"] is None and store.alert_count() == 3
+
+
+def _critical(sample: dict) -> dict:
+    """An upstream sample on a Deployment at severity critical, with the fingerprint Alertmanager sends since
+    0.19 (the samples predate it)."""
+    for i, alert in enumerate(sample["alerts"]):
+        alert["labels"].update(severity="critical", namespace="ot-line3", deployment="historian")
+        alert["fingerprint"] = f"{0x1a30ba71cca2921f + i:016x}"
+    return sample
+
+
+@needs_corpora
+def test_alertmanager_repeats_and_resolved_go_to_the_first_incident(client, store):
+    firing = _critical(json.loads(AM_SAMPLE.read_text()))
+    ended = {**firing, "status": "resolved", "alerts": [
+        {**firing["alerts"][0], "status": "resolved", "endsAt": "2018-03-07T07:10:00-05:00"}]}
+    results = [client.post("/webhooks/alertmanager", json=body, headers=AUTH).json()["results"][0]
+               for body in (firing, firing, ended, ended)]  # repeat_interval / group change, HA peer
+    assert all(set(r) == {"alert_id", "incident_id", "opened"} for r in results)
+    assert [r["opened"] for r in results] == [True, False, False, False]
+    assert len({r["incident_id"] for r in results}) == 1
+    inc = client.get(f"/incidents/{results[0]['incident_id']}", headers=AUTH).json()
+    assert inc["alert_count"] == 1 and inc["version"] == 3  # opened, alert, and the alert's end
+    assert {"at": "2018-03-07T12:10:00Z", "text": "alert resolved at the source: high_memory_load on "
+            "ot-line3/historian", "by": "webhook:alertmanager"} in inc["timeline"]
+    assert store.alert_count() == 4
+
+
+@needs_corpora
+def test_alertmanager_request_is_stored_all_or_nothing(store):
+    body = _critical(json.loads(AM_12_SAMPLE.read_text()))
+    with store.engine.begin() as conn:  # the database fails on the 7th of 12 alerts (disk full, say)
+        conn.execute(text("CREATE TRIGGER fault BEFORE INSERT ON alerts WHEN NEW.rule = 'high_memory_load7' "
+                          "BEGIN SELECT RAISE(ABORT, 'fault injected'); END"))
+    app = create_app(store, ServerSettings(token=TOKEN), EntityProfile(min_priority="error"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        failed = c.post("/webhooks/alertmanager", json=body, headers=AUTH)
+        assert failed.status_code == 500 and failed.json() == {"error": "internal error; see the server log"}
+        assert store.alert_count() == 0 and store.list() == []
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER fault"))
+        retried = c.post("/webhooks/alertmanager", json=body, headers=AUTH)  # Alertmanager retries the request
+        assert retried.status_code == 200 and retried.json()["accepted"] == 12
+        assert store.alert_count() == 12 and len(store.list()) == 12
+        metrics = c.get("/metrics", headers=AUTH).text
+    assert 'nis2kube_webhook_events_total{source="alertmanager",outcome="accepted"} 12' in metrics
 
 
 def test_hmac_signature_is_accepted(client):
@@ -152,7 +200,7 @@ def test_incidents_api_and_metrics(client, store):
 
 def test_internal_errors_do_not_leak(store):
     class Broken(Store):
-        def ingest(self, *args, **kwargs):
+        def ingest_batch(self, *args, **kwargs):
             raise RuntimeError("database password is hunter2")
 
     broken = Broken.__new__(Broken)

@@ -50,10 +50,17 @@ class Alert:
     iocs: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     ref: dict[str, Any] = field(default_factory=dict)  # sender's own identifiers (uuid, fingerprint, ...)
+    occurrence: str = ""  # the sender's id of this one alert, the same in every re-send; "" when unknown
 
     @property
     def dedup_key(self) -> str:
         return f"{self.source}|{self.rule}|{self.workload}"
+
+    @property
+    def occurrence_key(self) -> str | None:
+        """Names one alert across re-sends (Alertmanager's repeat_interval, falcosidekick's retries), so a
+        re-send is recognised as the alert already stored rather than a new one."""
+        return f"{self.source}|{self.occurrence}" if self.occurrence else None
 
     def at_or_above(self, min_priority: str) -> bool:
         return self.status == "firing" and priority_rank(self.priority) >= priority_rank(min_priority)
@@ -148,7 +155,7 @@ def _falco_event(event: Any, where: str) -> Alert:
                  summary=f"Falco: {output}"[:MAX_TEXT], iocs=iocs,
                  labels={"source": _text(event, "source", where, required=False)[:64], "hostname": hostname[:256],
                          "tags": ",".join(tags)[:MAX_TEXT]},
-                 ref={"uuid": uuid[:64]} if uuid else {})
+                 ref={"uuid": uuid[:64]} if uuid else {}, occurrence=uuid[:64])
 
 
 def _falco_workload(fields: dict[str, str], hostname: str) -> tuple[str, str]:
@@ -196,8 +203,11 @@ def _am_alert(alert: Any, where: str, common: dict[str, str], group: dict[str, A
     if not labels.get("alertname"):
         raise PayloadError(f"{where}.labels.alertname: missing")
     ends_at = _optional_time(alert, "endsAt", where)
-    at = _optional_time(alert, "startsAt", where) or utcnow()
-    fingerprint = _text(alert, "fingerprint", where, required=False)
+    starts_at = _optional_time(alert, "startsAt", where)
+    at = starts_at or utcnow()
+    fingerprint = _text(alert, "fingerprint", where, required=False)[:64]
+    # The fingerprint hashes the label set; the same labels firing again later get a new startsAt.
+    occurrence = f"{fingerprint}@{starts_at.isoformat()}" if fingerprint and starts_at else ""
     namespace = labels.get("namespace", "")
     name = next((labels[k] for k in ("deployment", "statefulset", "daemonset", "job_name", "cronjob")
                  if labels.get(k)), "") or (owner_from_pod_name(labels["pod"]) if labels.get("pod") else "")
@@ -208,5 +218,5 @@ def _am_alert(alert: Any, where: str, common: dict[str, str], group: dict[str, A
     priority = canonical_priority(labels.get("severity", "warning")) or "notice"
     return Alert("alertmanager", labels["alertname"], priority, at, status=status, namespace=namespace,
                  workload=workload, summary=f"Alertmanager: {summary}"[:MAX_TEXT], labels=labels,
-                 ref={"fingerprint": fingerprint[:64], "ends_at": ends_at.isoformat() if ends_at else None,
-                      **group})
+                 ref={"fingerprint": fingerprint, "ends_at": ends_at.isoformat() if ends_at else None, **group},
+                 occurrence=occurrence)

@@ -125,8 +125,10 @@ def create_app(store: Store, settings: ServerSettings, entity: EntityProfile | N
         except _Reject as exc:
             count(source, f"rejected_{exc.status}")
             raise
-        results = await run_in_threadpool(
-            lambda: [store.ingest(a, entity.min_priority, entity.dedup_window_minutes) for a in parsed])
+        # one request, one transaction: a database error stores none of its alerts, and the sender's retry
+        # of the whole request cannot leave duplicates of a partial first attempt
+        results = await run_in_threadpool(store.ingest_batch, parsed, entity.min_priority,
+                                          entity.dedup_window_minutes)
         count(source, "accepted", len(parsed))
         return JSONResponse({"accepted": len(results), "results": [
             {"alert_id": r.alert_id, "incident_id": r.incident_id, "opened": r.opened} for r in results]})

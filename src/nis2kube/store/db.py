@@ -3,7 +3,7 @@
 Durability: a write is acknowledged only after its transaction commits. SQLite runs in WAL mode with
 synchronous=FULL (a commit is fsynced before it returns) and `BEGIN IMMEDIATE`, so concurrent writers queue
 on the database lock instead of failing on lock upgrades. PostgreSQL serialises writers per incident with
-`SELECT ... FOR UPDATE` and per dedup key with a transaction advisory lock. Each event carries a SHA-256
+`SELECT ... FOR UPDATE` and per dedup key with transaction advisory locks. Each event carries a SHA-256
 chained to the previous event of the incident, so `verify()` detects any edit of the history.
 """
 
@@ -224,42 +224,97 @@ class Store:
         return new, digest
 
     def ingest(self, alert, min_priority: str, window_minutes: int, actor: str | None = None) -> IngestResult:
-        """Store an alert; at/above `min_priority` it opens or updates a detected incident (deduplicated)."""
+        """Store one alert; see `ingest_batch`."""
+        return self.ingest_batch([alert], min_priority, window_minutes, actor)[0]
+
+    def ingest_batch(self, batch: list, min_priority: str, window_minutes: int,
+                     actor: str | None = None) -> list[IngestResult]:
+        """Store the alerts of one webhook request in one transaction: all or none, so a failed request that the
+        sender retries leaves no partial copy. At/above `min_priority` an alert opens or updates a detected
+        incident (deduplicated); a re-send of an alert already stored goes to the incident its copies went to."""
+        if not batch:
+            return []
         now = utcnow()
-        record = alert.record()
-        actor = actor or f"webhook:{alert.source}"
+        since = now - timedelta(minutes=window_minutes)
         with self._locked(), self.engine.begin() as conn:
-            incident_id, opened = None, False
-            if alert.at_or_above(min_priority):
-                if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": alert.dedup_key})
-                since = now - timedelta(minutes=window_minutes)
-                row = conn.execute(self._locked_select(
-                    select(incidents.c.id, incidents.c.state, incidents.c.last_hash).where(
-                        incidents.c.is_open.is_(True), incidents.c.dedup_key == alert.dedup_key,
-                        incidents.c.last_alert_at >= since).order_by(incidents.c.last_alert_at.desc()).limit(1))
-                ).first()
-                link = {"at": iso(now), "summary": alert.summary, "rule": alert.rule, "priority": alert.priority,
-                        "namespaces": [alert.namespace] if alert.namespace else [],
-                        "workloads": [alert.workload] if alert.workload else [], "iocs": alert.iocs}
-                if row is None:
-                    incident_id = f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
-                    severity = "critical" if alert.priority in ("critical", "alert", "emergency") else "high"
-                    state, head = self._append(conn, Incident(id=incident_id), GENESIS, "opened", actor, {
-                        "title": f"{alert.rule} on {alert.workload or 'unknown workload'}"[:500],
-                        "detected_at": iso(alert.at), "source": alert.source, "dedup_key": alert.dedup_key,
-                        "severity": severity}, now)
-                    self._append(conn, state, head, "alert", actor, link, now)
-                    opened = True
-                else:
-                    incident_id = row.id
-                    self._append(conn, Incident.from_dict(orjson.loads(row.state)), row.last_hash, "alert", actor,
-                                 link, now)
-            alert_id = conn.execute(alerts.insert().values(
-                received_at=now, source=alert.source, rule=alert.rule[:512], priority=alert.priority,
-                workload=alert.workload[:512], incident_id=incident_id, record=_canonical(record))
-            ).inserted_primary_key[0]
+            self._lock_dedup_keys(conn, {a.dedup_key for a in batch
+                                         if a.occurrence_key or a.at_or_above(min_priority)})
+            return [self._ingest_one(conn, a, min_priority, since, now, actor or f"webhook:{a.source}")
+                    for a in batch]
+
+    def _lock_dedup_keys(self, conn: Connection, keys: set[str]) -> None:
+        """PostgreSQL: a transaction advisory lock per dedup key (the same lock ids as
+        `pg_advisory_xact_lock(hashtext(key))`), so concurrent requests cannot both open an incident for one key.
+        Taken in one global order, by lock id, so requests sharing keys queue instead of deadlocking; the sorted
+        subquery is not flattened, so the locks are taken in its order, in one round trip."""
+        if self.is_sqlite or not keys:
+            return
+        conn.execute(text("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h "
+                          "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"), {"keys": sorted(keys)})
+
+    def _ingest_one(self, conn: Connection, alert, min_priority: str, since: datetime, now: datetime,
+                    actor: str) -> IngestResult:
+        key = alert.occurrence_key
+        first_id, incident_id = self._copies(conn, key) if key else (None, None)
+        opened = False
+        if incident_id:
+            # The same alert again: no new incident and no second "alert" event (a re-send is not new evidence);
+            # a closed incident keeps it too, as that occurrence was handled there.
+            if alert.status == "resolved" and not self._end_recorded(conn, key):
+                self._record_end(conn, incident_id, alert, actor, now)
+        elif alert.at_or_above(min_priority):  # new, or no copy went to an incident (e.g. min_priority was higher)
+            incident_id, opened = self._open_or_update(conn, alert, since, now, actor)
+        alert_id = conn.execute(alerts.insert().values(
+            received_at=now, source=alert.source, rule=alert.rule[:512], priority=alert.priority,
+            workload=alert.workload[:512], incident_id=incident_id, record=_canonical(alert.record()),
+            status=alert.status, occurrence_key=key, repeat_of=first_id)).inserted_primary_key[0]
         return IngestResult(int(alert_id), incident_id, opened)
+
+    def _open_or_update(self, conn: Connection, alert, since: datetime, now: datetime,
+                        actor: str) -> tuple[str, bool]:
+        """(incident id, opened): the open incident with the alert's dedup key seen since `since`, else a new one."""
+        row = conn.execute(self._locked_select(
+            select(incidents.c.id, incidents.c.state, incidents.c.last_hash).where(
+                incidents.c.is_open.is_(True), incidents.c.dedup_key == alert.dedup_key,
+                incidents.c.last_alert_at >= since).order_by(incidents.c.last_alert_at.desc()).limit(1))
+        ).first()
+        link = {"at": iso(now), "summary": alert.summary, "rule": alert.rule, "priority": alert.priority,
+                "namespaces": [alert.namespace] if alert.namespace else [],
+                "workloads": [alert.workload] if alert.workload else [], "iocs": alert.iocs}
+        if row is not None:
+            self._append(conn, Incident.from_dict(orjson.loads(row.state)), row.last_hash, "alert", actor, link, now)
+            return row.id, False
+        incident_id = f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
+        severity = "critical" if alert.priority in ("critical", "alert", "emergency") else "high"
+        state, head = self._append(conn, Incident(id=incident_id), GENESIS, "opened", actor, {
+            "title": f"{alert.rule} on {alert.workload or 'unknown workload'}"[:500],
+            "detected_at": iso(alert.at), "source": alert.source, "dedup_key": alert.dedup_key,
+            "severity": severity}, now)
+        self._append(conn, state, head, "alert", actor, link, now)
+        return incident_id, True
+
+    @staticmethod
+    def _copies(conn: Connection, key: str) -> tuple[int | None, str | None]:
+        """(id of the first stored copy, the incident the copies went to), from the newest copy alone (one index
+        probe, however many re-sends): once a copy went to an incident every later copy is linked to it, and
+        each copy names the first in `repeat_of`."""
+        row = conn.execute(select(alerts.c.id, alerts.c.incident_id, alerts.c.repeat_of).where(
+            alerts.c.occurrence_key == key).order_by(alerts.c.id.desc()).limit(1)).first()
+        return (None, None) if row is None else (row.repeat_of or row.id, row.incident_id)
+
+    @staticmethod
+    def _end_recorded(conn: Connection, key: str) -> bool:
+        """A resolved copy of this alert went to an incident already (Alertmanager may send "resolved" again)."""
+        return conn.execute(select(alerts.c.id).where(
+            alerts.c.occurrence_key == key, alerts.c.status == "resolved", alerts.c.incident_id.is_not(None))
+            .limit(1)).first() is not None
+
+    def _record_end(self, conn: Connection, incident_id: str, alert, actor: str, now: datetime) -> None:
+        """A timeline entry at the sender's end time (endsAt); timeline entries are allowed on closed incidents."""
+        current, head = self._load(conn, incident_id, for_update=True)
+        self._append(conn, current, head, "timeline", actor, {
+            "at": alert.ref.get("ends_at") or iso(now),
+            "text": f"alert resolved at the source: {alert.rule} on {alert.workload or 'unknown workload'}"}, now)
 
     # -- reads -----------------------------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident:

@@ -84,6 +84,10 @@ alerts = Table(
     Column("workload", String(512), nullable=False),
     Column("incident_id", String(64)),
     Column("record", Text, nullable=False),
+    Column("status", String(16)),  # firing | resolved (NULL: stored before revision 0003)
+    Column("occurrence_key", String(256)),  # Alert.occurrence_key: equal for every copy of one alert
+    Column("repeat_of", _ID),  # id of the first stored copy when this row is a re-send of it
+    Index("ix_alerts_occurrence_key", "occurrence_key", "id"),  # newest copy of an alert: one probe
 )
 
 evidence_blobs = Table(
