@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_REGISTRY = "docker.io"
 LEGACY_DEFAULT_REGISTRY = "index.docker.io"  # Docker Hub's old name: the reference grammar maps it to docker.io
+# The digests distribution/reference accepts (go-digest's algorithms, lower-case hex of the hash's size);
+# any other `@...` makes the whole reference invalid, so it pins nothing.
+VALID_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +19,8 @@ class ImageRef:
     registry: str
     repository: str  # without registry, e.g. library/nginx
     tag: str | None
-    digest: str | None
+    digest: str | None  # a valid digest only: pinning checks and scan matching must not trust any other
+    invalid_digest: str | None  # the text after `@` when it is not a valid digest (the reference pins nothing)
 
     @property
     def name(self) -> str:
@@ -28,7 +33,10 @@ def parse_image(ref: str) -> ImageRef:
     """`nginx` → docker.io/library/nginx:None; `reg:5000/a/b:1.2@sha256:..` → parts."""
     raw = ref.strip()
     rest, _, digest_part = raw.partition("@")
-    digest = digest_part or None
+    if VALID_DIGEST.fullmatch(digest_part):
+        digest, invalid_digest = digest_part, None
+    else:
+        digest, invalid_digest = None, digest_part or None
     first, _, remainder = rest.partition("/")
     # A first element is a registry when it looks like a host (a dot, a port, localhost) or is not lowercase,
     # which a repository path never is; Docker Hub's legacy host is Docker Hub.
@@ -44,7 +52,7 @@ def parse_image(ref: str) -> ImageRef:
         path, tag = path[:colon], path[colon + 1 :]
     if registry == DEFAULT_REGISTRY and "/" not in path:
         path = f"library/{path}"
-    return ImageRef(raw, registry, path, tag or None, digest)
+    return ImageRef(raw, registry, path, tag or None, digest, invalid_digest)
 
 
 def registry_approved(image: ImageRef, approved: tuple[str, ...]) -> str | None:

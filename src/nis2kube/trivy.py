@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import orjson
@@ -21,6 +21,7 @@ from nis2kube.checks.registry import InputError
 from nis2kube.findings import ResourceRef
 from nis2kube.images import DEFAULT_REGISTRY, ImageRef, parse_image
 from nis2kube.inventory import Inventory
+from nis2kube.inventory.workloads import report_owner
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def canonical_image(ref: str) -> ImageRef:
     image = parse_image(ref)
     if image.registry in DOCKER_HUB_ALIASES:
         repository = image.repository if "/" in image.repository else f"library/{image.repository}"
-        image = ImageRef(image.raw, DEFAULT_REGISTRY, repository, image.tag, image.digest)
+        image = replace(image, registry=DEFAULT_REGISTRY, repository=repository)
     return image
 
 
@@ -96,22 +97,29 @@ class ImageIndex(Generic[T]):
     def add(self, image: ImageRef, item: T) -> None:
         if image.digest:
             _append_once(self.by_digest.setdefault(image.digest, []), item)
-        if image.tag or not image.digest:
-            _append_once(self.by_tag.setdefault((image.name, image.tag or "latest"), []), item)
+        if (tag := _match_tag(image)) is not None:
+            _append_once(self.by_tag.setdefault((image.name, tag), []), item)
 
     def find(self, image: ImageRef) -> tuple[list[T], str]:
         """Items for the image a container runs, and how they matched ("digest", "tag" or "")."""
         if image.digest and image.digest in self.by_digest:
             return self.by_digest[image.digest], "digest"
-        if image.tag or not image.digest:
-            found = [i for i in self.by_tag.get((image.name, image.tag or "latest"), ())
-                     if not _other_digest(i, image)]
+        if (tag := _match_tag(image)) is not None:
+            found = [i for i in self.by_tag.get((image.name, tag), ()) if not _other_digest(i, image)]
             if found:
                 return found, "tag"
         return [], ""
 
     def __bool__(self) -> bool:
         return bool(self.by_digest or self.by_tag)
+
+
+def _match_tag(image: ImageRef) -> str | None:
+    """The tag an image is matched by: its own, else `latest` unless it names a digest instead. An invalid
+    digest names no image, so it neither matches by digest nor stands for `latest`."""
+    if image.tag:
+        return image.tag
+    return "latest" if image.digest is None and image.invalid_digest is None else None
 
 
 def _other_digest(item: object, image: ImageRef) -> bool:
@@ -334,12 +342,13 @@ def top_level_key(inv: Inventory, kind: str, namespace: str, name: str) -> tuple
     """The top-level workload (kind, namespace, name) behind an object Trivy Operator labelled.
 
     The operator labels reports with the ReplicaSet or Job it scanned; findings are reported on the
-    Deployment or CronJob. Without the intermediate object in the inventory, the upstream naming rule
-    (`<deployment>-<pod-template-hash>`, `<cronjob>-<scheduled time>`) finds the owner if it exists."""
+    Deployment or CronJob, climbing as the workload view does (`report_owner`). Without the intermediate
+    object in the inventory, the upstream naming rule (`<deployment>-<pod-template-hash>`,
+    `<cronjob>-<scheduled time>`) finds the owner if it exists."""
     obj = inv.get(kind, namespace, name)
     seen = 0
     while obj is not None and seen < 8:
-        owner = inv.owner(obj)
+        owner = report_owner(inv, obj)
         if owner is None:
             meta = obj["metadata"]
             return str(obj["kind"]), meta.get("namespace") or "", str(meta.get("name", ""))
@@ -400,4 +409,5 @@ def _same_image(running: ImageRef, scanned: ImageRef) -> bool:
         return False
     if running.digest and running.tag is None:
         return True  # pinned by digest only; the operator may have reported it by tag
-    return (running.tag or "latest") == (scanned.tag or "latest")
+    tag = _match_tag(running)
+    return tag is not None and tag == _match_tag(scanned)

@@ -30,6 +30,21 @@ def test_parse_image_follows_the_reference_grammar(image, registry, repository, 
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
 
 
+@pytest.mark.parametrize(
+    ("image", "invalid"),
+    [
+        ("registry.plant.example/scada/hmi:3.4@sha256:4b1d6f0c", "sha256:4b1d6f0c"),
+        ("registry.plant.example/scada/hmi@sha256:" + "4B1D" * 16, "sha256:" + "4B1D" * 16),
+        ("registry.plant.example/scada/hmi@md5:" + "0" * 32, "md5:" + "0" * 32),
+        ("registry.plant.example/scada/hmi:3.4", None),
+    ],
+)
+def test_an_invalid_digest_is_no_digest(image, invalid):
+    """Every reader of ImageRef.digest (pinning checks, scan matching) can trust it: an invalid one is kept apart."""
+    ref = parse_image(image)
+    assert (ref.digest, ref.invalid_digest) == (None, invalid)
+
+
 def test_legacy_docker_hub_spelling_is_approved_by_a_docker_io_entry():
     assert registry_approved(parse_image("index.docker.io/library/postgres:16"), ("docker.io/library",)) == (
         "docker.io/library"
@@ -61,6 +76,7 @@ spec: {{template: {{spec: {{containers: [{{name: hmi, image: "{image}"}}]}}}}}}
 def test_digest_pinned_needs_a_valid_digest(image, pinned):
     (status, message), = _image_findings("images.digest-pinned", image)
     assert (status == "pass") is pinned, message
+    assert pinned or message.endswith(f"has an invalid digest {image.partition('@')[2]}")
 
 
 def test_an_invalid_digest_does_not_make_a_missing_tag_immutable():

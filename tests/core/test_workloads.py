@@ -151,3 +151,4 @@ metadata:
 spec: {containers: [{name: shell, image: r/toolbox:1}]}
 """)
     assert [(w.kind, w.name) for w in workloads(inv)] == [("Deployment", "historian"), ("Pod", "historian-debug")]
+    assert inv.owner(inv.get("Pod", "ot", "historian-debug")) is None

@@ -13,7 +13,8 @@ from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.engine import run_checks
 from nis2kube.findings import Severity, Status
-from nis2kube.trivy import _timestamp, canonical_image, load_trivy_reports
+from nis2kube.inventory.workloads import workloads
+from nis2kube.trivy import ScanReport, _timestamp, canonical_image, index, load_trivy_reports, top_level_key
 
 CORPORA = SHARED / "corpora"
 GOLDEN = CORPORA / "trivy-golden" / "integration" / "testdata"
@@ -140,6 +141,65 @@ def test_operator_digest_beside_a_tag_is_the_image_id_not_a_repo_digest():
     inv = inventory_from_yaml(deployment("nginx", image).replace("c0", "nginx") + report)
     [finding] = run_check("vulns.fixable", inv)
     assert finding.status is Status.FAIL and finding.evidence["matched_by"] == "operator labels"
+
+
+ROLLOUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop, uid: ro-web}
+spec: {template: {spec: {containers: [{name: nginx, image: "mirror.plant.example/library/nginx:1.16"}]}}}
+---
+"""
+CONFIGMAP = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm, namespace: shop, uid: cm-web}
+---
+"""
+
+
+@pytest.mark.parametrize("owner, owner_ref", [
+    # an Argo Rollout controls the ReplicaSet, but is no workload kind: the ReplicaSet is the workload
+    (ROLLOUT, "{apiVersion: argoproj.io/v1alpha1, kind: Rollout, name: web, uid: ro-web, controller: true}"),
+    # a plain owner reference (no controller: true) does not manage the ReplicaSet
+    (CONFIGMAP, "{apiVersion: v1, kind: ConfigMap, name: cm, uid: cm-web}"),
+], ids=["rollout-controller", "plain-configmap-owner"])
+def test_operator_labels_stop_where_the_workload_view_stops(owner, owner_ref):
+    """The report labelled with the ReplicaSet lands on the ReplicaSet, which is what the workload view reports."""
+    replicaset = f"""
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-6f7d9c
+  namespace: shop
+  uid: rs-web
+  ownerReferences: [{owner_ref}]
+spec: {{template: {{spec: {{containers: [{{name: nginx, image: "mirror.plant.example/library/nginx:1.16"}}]}}}}}}
+---
+"""
+    report = operator_report_text().replace("nginx-6d4cf56db6", "web-6f7d9c").replace("namespace: default\n",
+                                                                                       "namespace: shop\n")
+    inv = inventory_from_yaml(owner + replicaset + report)
+    assert [w.ref.display for w in workloads(inv)] == ["ReplicaSet/shop/web-6f7d9c"]
+    assert top_level_key(inv, "ReplicaSet", "shop", "web-6f7d9c") == ("ReplicaSet", "shop", "web-6f7d9c")
+    [finding] = run_check("vulns.fixable", inv)
+    assert finding.resource.display == "ReplicaSet/shop/web-6f7d9c" and finding.status is Status.FAIL
+    assert finding.evidence["matched_by"] == "operator labels"
+
+
+@pytest.mark.parametrize("digest, status", [("sha256:" + "a" * 64, Status.FAIL), ("sha256:abc", Status.NOT_ASSESSED),
+                                            ("sha256:" + "A" * 64, Status.NOT_ASSESSED)])
+def test_an_invalid_digest_matches_nothing_by_digest(digest, status):
+    """Container and report name the same invalid digest: it names no image, so neither the digest index nor the
+    operator labels of the same workload may match it; a valid one matches by digest."""
+    report = operator_report_text().replace("    tag: '1.16'\n", f"    digest: {digest}\n")
+    inv = inventory_from_yaml(deployment("nginx", f"nginx@{digest}").replace("c0", "nginx") + report)
+    [finding] = run_check("vulns.fixable", inv)
+    assert finding.status is status
+    assert status is Status.NOT_ASSESSED or finding.evidence["matched_by"] == "digest"
+    # nor does an invalid digest without a tag stand for :latest
+    latest = index([ScanReport("scan.json", (canonical_image("nginx:latest"),), None)])
+    assert latest.find(canonical_image("nginx@sha256:abc")) == ([], "")
 
 
 def test_label_mapping_ignores_a_report_of_a_previous_image():

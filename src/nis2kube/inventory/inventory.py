@@ -43,6 +43,16 @@ class SourceInfo:
         return out
 
 
+def controller_ref(obj: dict) -> dict | None:
+    """The ownerReference with `controller: true`, as metav1.GetControllerOf reads it (there is at most one)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences")
+    if isinstance(refs, list):
+        for ref in refs:
+            if isinstance(ref, dict) and ref.get("controller") is True:
+                return ref
+    return None
+
+
 class Inventory:
     def __init__(self, source: SourceInfo | None = None) -> None:
         self.source = source or SourceInfo("files")
@@ -174,16 +184,10 @@ class Inventory:
         return labels if labels is not None else {NAMESPACE_NAME_LABEL: name}
 
     def owner(self, obj: dict) -> dict | None:
-        """The controlling owner of obj if the inventory has it (by uid, else by kind/namespace/name)."""
-        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-        if not isinstance(refs, list) or not refs:
-            return None
-        ref = refs[0]
-        for candidate in refs:
-            if isinstance(candidate, dict) and candidate.get("controller"):
-                ref = candidate
-                break
-        if not isinstance(ref, dict):
+        """The controller of obj if the inventory has it (by uid, else by kind/namespace/name). A plain owner
+        reference only ties garbage collection: it does not manage the object, so it is no owner here."""
+        ref = controller_ref(obj)
+        if ref is None:
             return None
         uid = ref.get("uid")
         if uid and uid in self._by_uid:

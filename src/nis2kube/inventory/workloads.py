@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nis2kube.findings import Location, ResourceRef
-from nis2kube.inventory.inventory import Inventory
+from nis2kube.inventory.inventory import Inventory, controller_ref
 from nis2kube.inventory.kinds import group_of
 from nis2kube.inventory.selectors import labels_of
 
@@ -95,7 +95,7 @@ def _build(inv: Inventory) -> list[Workload]:
     orphans: dict[tuple, list[dict]] = {}
     for (group, kind), path in POD_TEMPLATE_PATHS.items():
         for obj in inv.objects(kind, group):
-            if _reported_on_owner(inv, obj):
+            if report_owner(inv, obj) is not None:
                 continue
             absent = _absent_controller(obj)
             if absent is not None and kind == "Pod":
@@ -114,27 +114,18 @@ def _build(inv: Inventory) -> list[Workload]:
     return out
 
 
-def _controller_ref(obj: dict) -> dict | None:
-    """The ownerReference with `controller: true` (at most one; plain owners do not manage the object)."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences")
-    if isinstance(refs, list):
-        for ref in refs:
-            if isinstance(ref, dict) and ref.get("controller") is True:
-                return ref
+def report_owner(inv: Inventory, obj: dict) -> dict | None:
+    """The owner that findings about obj move to: its controller, when the inventory has it and it is a workload
+    kind. The workload view and the Trivy Operator label mapping both use it, so a report finds its workload."""
+    owner = inv.owner(obj)
+    if owner is not None and (group_of(str(owner.get("apiVersion", ""))), owner.get("kind")) in POD_TEMPLATE_PATHS:
+        return owner
     return None
-
-
-def _reported_on_owner(inv: Inventory, obj: dict) -> bool:
-    """The object's controller is in the inventory and is a workload kind, which is reported in its place."""
-    if _controller_ref(obj) is None:
-        return False
-    owner = inv.owner(obj)  # resolves the controller reference when there is one
-    return owner is not None and (group_of(str(owner.get("apiVersion", ""))), owner.get("kind")) in POD_TEMPLATE_PATHS
 
 
 def _absent_controller(obj: dict) -> tuple | None:
     """The controller reference of a Pod whose controller is a workload kind (not a Node: static pods)."""
-    ref = _controller_ref(obj)
+    ref = controller_ref(obj)
     if ref is not None and ref.get("kind") in WORKLOAD_KINDS and ref.get("name"):
         return (str(ref.get("apiVersion", "")), ref["kind"], obj["metadata"].get("namespace"), ref["name"])
     return None
