@@ -7,7 +7,7 @@ neither exists, and the checks say which evidence to supply instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from nis2kube.checks.registry import CheckContext, InputError
@@ -28,6 +28,7 @@ class ApiServer:
     ref: ResourceRef  # the Pod the flags were read from (reported on)
     origin: str  # "manifest" or "inventory"
     values: dict[str, list[str]] = field(default_factory=dict)  # every occurrence, in order
+    image: str = ""  # the container image, whose tag is the version (resilience.k8s-version)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.flags.get(name, default)
@@ -56,10 +57,10 @@ def _is_flag(item: str) -> bool:
     return item.startswith("-") and len(item) > 1 and not item[1].isdigit()
 
 
-def parse_flag_values(argv: list) -> dict[str, list[str]]:
-    """Every value of every flag, in order, the way spf13/pflag reads kube-apiserver's command line:
-    `--a=b`, `--a b` (`--audit-log-path -` is stdout; never for BOOL_FLAGS) and bare `--a` ("true");
-    `_` equals `-` in names (component-base's WordSepNormalizeFunc); `--` ends the flags."""
+def parse_flag_values(argv: list, bool_flags: Collection[str] = BOOL_FLAGS) -> dict[str, list[str]]:
+    """Every value of every flag, in order, the way spf13/pflag reads a command line (kube-apiserver's unless
+    other `bool_flags` are given): `--a=b`, `--a b` (`--audit-log-path -` is stdout; never for bool flags) and
+    bare `--a` ("true"); `_` equals `-` in names (component-base's WordSepNormalizeFunc); `--` ends the flags."""
     out: dict[str, list[str]] = {}
     items = [str(a) for a in argv]
     i = 0
@@ -73,7 +74,7 @@ def parse_flag_values(argv: list) -> dict[str, list[str]]:
         name, eq, value = item.lstrip("-").partition("=")
         name = name.replace("_", "-")
         if not eq:
-            if name not in BOOL_FLAGS and i < len(items) and not _is_flag(items[i]):
+            if name not in bool_flags and i < len(items) and not _is_flag(items[i]):
                 value, i = items[i], i + 1
             else:
                 value = "true"
@@ -101,13 +102,35 @@ def go_int(text: str) -> int | None:
         return None
 
 
+# what strconv.ParseBool accepts
+_GO_BOOLS = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
+    ("0", "f", "F", "FALSE", "false", "False"), False
+)
+
+
+def go_bool(text: str) -> bool | None:
+    """A bool flag's value as pflag parses it (strconv.ParseBool); None when the program would refuse it."""
+    return _GO_BOOLS.get(text)
+
+
 def _argv(container: dict) -> list:
     """command + args, treating wrong-typed fields as absent (the input is hostile until proven otherwise)."""
     command, args = container.get("command"), container.get("args")
     return [*(command if isinstance(command, list) else []), *(args if isinstance(args, list) else [])]
 
 
-def _apiserver_containers(pod: dict) -> Iterator[dict]:
+def is_apiserver_pod(pod: dict) -> bool:
+    """A kube-apiserver mirror Pod (of those in kube-system): kubeadm labels it component=kube-apiserver, and the
+    kubelet names a mirror Pod after its static Pod and the node (kube-apiserver-cp1) whatever the labels."""
+    meta = pod.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    labels = meta.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    return labels.get("component") == "kube-apiserver" or str(meta.get("name", "")).startswith("kube-apiserver")
+
+
+def apiserver_containers(pod: dict) -> Iterator[dict]:
+    """The Pod's kube-apiserver containers: named so, or running a kube-apiserver binary."""
     spec = pod.get("spec")
     containers = spec.get("containers") if isinstance(spec, dict) else None
     for container in containers if isinstance(containers, list) else []:
@@ -119,10 +142,11 @@ def _apiserver_containers(pod: dict) -> Iterator[dict]:
 
 
 def _from_pod(pod: dict, ref: ResourceRef, origin: str) -> ApiServer | None:
-    for container in _apiserver_containers(pod):
+    for container in apiserver_containers(pod):
         argv = _argv(container)
         values = parse_flag_values(argv[1:] if argv and not str(argv[0]).startswith("-") else argv)
-        return ApiServer({name: given[-1] for name, given in values.items()}, ref, origin, values)
+        image = str(container.get("image", ""))
+        return ApiServer({name: given[-1] for name, given in values.items()}, ref, origin, values, image)
     return None
 
 
@@ -148,10 +172,7 @@ def apiservers(ctx: CheckContext) -> list[ApiServer]:
     def scan() -> list[ApiServer]:
         out = []
         for pod in ctx.inv.in_namespace("Pod", "kube-system"):
-            labels = (pod.get("metadata") or {}).get("labels")
-            labels = labels if isinstance(labels, dict) else {}
-            name = str(pod["metadata"].get("name", ""))
-            if labels.get("component") == "kube-apiserver" or name.startswith("kube-apiserver"):
+            if is_apiserver_pod(pod):
                 found = _from_pod(pod, ctx.inv.ref(pod), "inventory")
                 if found is not None:
                     out.append(found)

@@ -177,3 +177,12 @@ def test_service_account_subjects_are_not_certificates_and_the_bootstrap_label_h
     findings = run_check("identity.cert-admin", inventory_from_yaml(docs))
     assert sorted((f.resource.name, f.evidence["subject"]["name"], f.status) for f in findings) == [
         ("cluster-admin", "plc-vendor", Status.FAIL), ("hidden", "intruder", Status.FAIL)]
+
+
+def test_cluster_admin_binding_the_api_server_would_reject_is_not_reported():
+    """A roleRef naming another apiGroup fails validation: such a binding cannot exist, whoever it names."""
+    rejected = admin_binding("bogus-group", "User", "mallory").replace(
+        "name: cluster-admin, apiGroup: rbac.authorization.k8s.io", "name: cluster-admin, apiGroup: example.com")
+    docs = apiserver("--client-ca-file=/pki/ca.crt") + rejected + admin_binding("integrator", "User", "alice")
+    findings = run_check("identity.cert-admin", inventory_from_yaml(docs))
+    assert [(f.resource.name, f.status) for f in findings] == [("integrator", Status.FAIL)]

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from conftest import apiserver_pod, inventory_from_yaml, run_check
-from nis2kube.apiserver import apiservers, parse_flag_values, parse_flags
+from nis2kube.apiserver import apiservers, go_bool, parse_flag_values, parse_flags
 from nis2kube.checks.logging import duration_days, es_time_days, glob_regex
 from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.findings import Status
@@ -460,6 +460,13 @@ def test_flag_parsing_follows_pflag():
     assert parse_flag_values(argv)["authorization-mode"] == ["Node", "RBAC"]
     assert parse_flags(argv) == {"authorization-mode": "RBAC", "audit-log-maxage": "30",
                                  "audit-log-maxbackup": "-1", "profiling": "true"}
+
+
+def test_other_programs_name_their_bool_flags_and_values_are_strconv_parse_bool():
+    argv = ["--run-firewall", "false", "--profiling", "false"]
+    assert parse_flag_values(argv, bool_flags={"run-firewall"}) == {"run-firewall": ["true"], "profiling": ["false"]}
+    assert [go_bool(v) for v in ("1", "T", "True", "0", "f", "FALSE", "yes", "tRuE", "")] == [
+        True, True, True, False, False, False, None, None, None]
 
 
 def test_repeated_slice_flag_values_are_appended():

@@ -359,6 +359,12 @@ def test_ha_api_servers_are_each_judged_and_kubelet_skew_uses_the_oldest():
     assert sorted(f.evidence["version"] for f in findings if f is not kubelet) == ["v1.34.3", "v1.35.1"]
 
 
+def test_mirror_pod_is_recognised_by_its_name_without_the_component_label():
+    unlabelled = APISERVER.replace("component: kube-apiserver, ", "") % "v1.35.2"
+    [api] = run_check("resilience.k8s-version", inventory_from_yaml(unlabelled), inputs={"as_of": AS_OF})
+    assert api.status is Status.PASS and api.evidence["version"] == "v1.35.2"
+
+
 def test_apiserver_image_pinned_by_digest():
     image = "v1.35.2@sha256:" + "a" * 64
     [api] = run_check("resilience.k8s-version", inventory_from_yaml(APISERVER % image), inputs={"as_of": AS_OF})

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers
+from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers, go_bool
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
+from nis2kube.inventory.selectors import labels_of
+from nis2kube.rbac import BOOTSTRAP_LABEL, CLUSTER_ADMIN, RBAC_GROUP, Grant, Subject, rbac_model
 
 MEASURES = ("art21.2.j", "ir2690.11.6", "ir2690.11.7")
 ACCESS = ("art21.2.i", "ir2690.11.6")
-RBAC_GROUP = "rbac.authorization.k8s.io"
 # Groups only a client certificate (or the node/bootstrap machinery) can carry.
 CERT_ONLY_GROUPS = ("system:masters",)
-# Identities only ServiceAccount tokens carry: not client certificates.
-SERVICE_ACCOUNT_USER = "system:serviceaccount:"
-SERVICE_ACCOUNT_GROUP = "system:serviceaccounts"
-GO_FALSE = ("0", "f", "F", "false", "FALSE", "False")  # strconv.ParseBool, which the bool flag uses
-
-
-def _d(value: object) -> dict:
-    """Hostile input: a field of the wrong type reads as absent."""
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: object) -> list:
-    return value if isinstance(value, list) else []
-
+BUILTIN_MASTERS = Subject("Group", "system:masters")
 
 
 def _servers_or_na(ctx: CheckContext) -> tuple[list[ApiServer], Finding | None]:
@@ -103,7 +91,7 @@ def anonymous_auth(ctx: CheckContext) -> Iterator[Finding]:
         return
     for server in servers:
         value = server.get("anonymous-auth")
-        if value in GO_FALSE:
+        if value is not None and go_bool(value) is False:
             yield ctx.passed(server.ref, f"--anonymous-auth={value}")
         elif value is None and server.get("authentication-config"):
             yield ctx.not_assessed(server.ref, "anonymous access is configured in the --authentication-config file, "
@@ -164,28 +152,19 @@ def oidc_prefixes(server: ApiServer) -> tuple[str | None, str | None]:
     return user, server.get("oidc-groups-prefix") or None
 
 
-def _admin_bindings(ctx: CheckContext) -> Iterator[dict]:
-    for kind in ("ClusterRoleBinding", "RoleBinding"):
-        for binding in ctx.inv.objects(kind, RBAC_GROUP):
-            ref = _d(binding.get("roleRef"))
-            if ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
-                yield binding
+def _admin_grants(ctx: CheckContext) -> Iterator[Grant]:
+    """cluster-admin bindings the API server accepts (the RBAC model drops those it would reject)."""
+    for grant in rbac_model(ctx.inv).grants:
+        if grant.role_kind == "ClusterRole" and grant.role_name == CLUSTER_ADMIN:
+            yield grant
 
 
-def _builtin(binding: dict, subject: dict) -> bool:
+def _builtin(grant: Grant, subject: Subject) -> bool:
     """The system:masters subject of the bootstrap ClusterRoleBinding every cluster has; other subjects added
     to that binding (or a copied label on another binding) are judged like any other."""
-    meta = _d(binding.get("metadata"))
-    return (binding.get("kind") == "ClusterRoleBinding" and meta.get("name") == "cluster-admin"
-            and _d(meta.get("labels")).get("kubernetes.io/bootstrapping") == "rbac-defaults"
-            and subject.get("kind") == "Group" and subject.get("name") == "system:masters")
-
-
-def _service_account_identity(kind: str, name: str) -> bool:
-    """User system:serviceaccount:NS:NAME and the system:serviceaccounts[:NS] groups come from tokens."""
-    if kind == "User":
-        return name.startswith(SERVICE_ACCOUNT_USER)
-    return name == SERVICE_ACCOUNT_GROUP or name.startswith(SERVICE_ACCOUNT_GROUP + ":")
+    return (grant.scope is None and grant.binding["metadata"].get("name") == CLUSTER_ADMIN
+            and labels_of(grant.binding).get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1]
+            and subject == BUILTIN_MASTERS)
 
 
 @check(
@@ -208,15 +187,13 @@ def cert_admin(ctx: CheckContext) -> Iterator[Finding]:
     webhook = any(s.get("authentication-token-webhook-config-file") or s.get("authentication-config")
                   for s in servers)
     prefixes = [oidc_prefixes(s) for s in servers]
-    for binding in _admin_bindings(ctx):
-        for subject in _l(binding.get("subjects")):
-            if not isinstance(subject, dict) or subject.get("kind") not in ("User", "Group"):
-                continue
-            kind, name = str(subject["kind"]), str(subject.get("name", ""))
-            if _builtin(binding, subject) or _service_account_identity(kind, name):
-                continue  # the default binding; ServiceAccount tokens are rbac.* findings, not certificates
-            scope = "cluster-wide" if binding.get("kind") == "ClusterRoleBinding" else \
-                f"in namespace {binding['metadata'].get('namespace')}"
+    for grant in _admin_grants(ctx):
+        binding = grant.binding
+        for subject in grant.subjects:
+            if subject.service_account is not None or subject.is_everyone or _builtin(grant, subject):
+                continue  # tokens and everyone-groups are rbac.* findings, not certificates; the default binding
+            kind, name = subject.kind, subject.name
+            scope = "cluster-wide" if grant.scope is None else f"in namespace {grant.scope}"
             what = f"{kind} {name} holds cluster-admin {scope}"
             evidence = {"subject": {"kind": kind, "name": name}}
             if kind == "Group" and name in CERT_ONLY_GROUPS:

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from nis2kube.apiserver import go_bool, parse_flag_values
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.images import parse_image
@@ -343,25 +344,11 @@ def _args(container: Mapping) -> list[str]:
     return [str(a) for key in ("command", "args") for a in _list(container.get(key))]
 
 
-# what strconv.ParseBool accepts
-_GO_BOOLS = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
-    ("0", "f", "F", "FALSE", "false", "False"), False
-)
-
-
 def _bool_flag(container: Mapping, name: str) -> bool | None:
-    """A boolean pflag in command+args, None when absent. As spf13/pflag parses it: `--name` alone is true,
-    `--name value` does NOT take the next word (only `--name=value` does), the last occurrence wins and `--`
-    ends the flags. A value ParseBool rejects stops the program; it is read as unset."""
-    found = None
-    for arg in _args(container):
-        if arg == "--":
-            break
-        if arg == f"--{name}":
-            found = True
-        elif arg.startswith(f"--{name}="):
-            found = _GO_BOOLS.get(arg.split("=", 1)[1], found)
-    return found
+    """A boolean pflag in command+args as spf13/pflag parses it (the agents use pflag too, so `--name false` is
+    true plus a stray word); None when absent, or when ParseBool rejects the value, which stops the program."""
+    given = parse_flag_values(_args(container), bool_flags={name}).get(name)
+    return go_bool(given[-1]) if given else None
 
 
 def classify_container(container: Mapping) -> tuple[str, bool, str] | None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from nis2kube.apiserver import apiservers
 from nis2kube.bundled import load_yaml
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import today
@@ -400,32 +401,26 @@ def parse_version(text: object) -> tuple[int, int] | None:
 
 
 def apiserver_versions(ctx: CheckContext) -> list[tuple[str, tuple[int, int]]]:
-    """The API servers' versions: the live cluster's, else each kube-apiserver mirror Pod's image tag (an HA
-    control plane mid-upgrade runs several)."""
+    """The API servers' versions: the live cluster's, else each kube-apiserver's image tag (the given manifest,
+    or the mirror Pods: an HA control plane mid-upgrade runs several)."""
     if ctx.inv.source.server_version and (parsed := parse_version(ctx.inv.source.server_version)):
         return [(ctx.inv.source.server_version, parsed)]
     out = []
-    for pod in ctx.inv.in_namespace("Pod", "kube-system"):
-        labels = _d(_d(pod.get("metadata")).get("labels"))
-        if labels.get("component") != "kube-apiserver":
-            continue
-        for container in _l(_d(pod.get("spec")).get("containers")):
-            image = str(_d(container).get("image", "")).split("@", 1)[0]  # a pinned digest follows the tag
-            if "kube-apiserver" in image and ":" in image.rsplit("/", 1)[-1]:
-                tag = image.rsplit(":", 1)[-1]
-                if parsed := parse_version(tag):
-                    out.append((tag, parsed))
-                    break
+    for server in apiservers(ctx):
+        image = server.image.split("@", 1)[0]  # a pinned digest follows the tag
+        if "kube-apiserver" in image and ":" in image.rsplit("/", 1)[-1]:
+            tag = image.rsplit(":", 1)[-1]
+            if parsed := parse_version(tag):
+                out.append((tag, parsed))
     return out
 
 
-def skew_problem(kubelet: tuple[int, int], api: tuple[int, int]) -> bool:
+def skew_problem(kubelet: tuple[int, int], api: tuple[int, int]) -> int | None:
     """Version skew policy: a kubelet never newer than the (oldest) API server, at most 3 minors older (2 for
-    kubelets before 1.25)."""
-    if kubelet[0] != api[0]:
-        return kubelet > api
+    kubelets before 1.25). The minors allowed when this kubelet breaks it (for the message), else None."""
     allowed = 3 if kubelet >= (1, 25) else 2
-    return kubelet > api or api[1] - kubelet[1] > allowed
+    too_old = kubelet[0] == api[0] and api[1] - kubelet[1] > allowed
+    return allowed if kubelet > api or too_old else None
 
 
 def _judge(table: ReleaseTable, version: str, minor: tuple[int, int], on: dt.date) -> tuple[str, str]:
@@ -482,9 +477,8 @@ def k8s_version(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.not_assessed(node, "the Node reports no status.nodeInfo.kubeletVersion")
             continue
         status, message = _judge(table, str(version), minor, on)
-        if status == "pass" and oldest is not None and skew_problem(minor, oldest[1]):
+        if status == "pass" and oldest is not None and (allowed := skew_problem(minor, oldest[1])) is not None:
             status = "fail"
-            allowed = 3 if minor >= (1, 25) else 2
             message = (f"kubelet {version} is outside the supported version skew with API server {oldest[0]} "
                        f"(kubelets may be up to {allowed} minor versions older, never newer)")
         yield _verdict(ctx, status, node, f"kubelet: {message}", {"version": version})

@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 
 import yaml
 
+from nis2kube.apiserver import is_apiserver_pod
 from nis2kube.checks.registry import ScanContext
 from nis2kube.config import Config
 from nis2kube.engine import Result, run_checks
@@ -79,8 +80,8 @@ def _removed(ctx: HardenContext | None) -> set[tuple]:
 
 
 def _is_apiserver_mirror(obj: dict) -> bool:
-    return obj.get("kind") == "Pod" and obj["metadata"].get("namespace") == "kube-system" \
-        and (obj["metadata"].get("labels") or {}).get("component") == "kube-apiserver"
+    """A kube-apiserver mirror Pod, recognised as the scan's apiserver evidence recognises it."""
+    return obj.get("kind") == "Pod" and obj["metadata"].get("namespace") == "kube-system" and is_apiserver_pod(obj)
 
 
 def _aliased(before: Result, input_objects: list[dict], manifest: str) -> Result:
