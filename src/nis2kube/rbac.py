@@ -4,7 +4,8 @@ The semantics follow the upstream RBAC authorizer (k8s.io/kubernetes plugin/pkg/
 
 - a rule matches a request when its verbs, apiGroups and resources match (`*` matches anything; a resource
   `*/<sub>` matches that subresource of any resource) and, when resourceNames is set, the object's name is
-  listed (so a rule with resourceNames never authorises an unnamed request such as `create`);
+  listed (so a rule with resourceNames never authorises an unnamed request: `create` or `deletecollection`
+  of an object, or a list/watch without a metadata.name field selector);
 - nonResourceURLs (`/healthz`, `/api/*` prefix form) only take effect through a ClusterRoleBinding;
 - a RoleBinding grants its role, even a ClusterRole, only inside the binding's namespace, and therefore never
   grants anything on cluster-scoped resources (nodes, clusterroles, users, ...);
@@ -41,6 +42,8 @@ BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 
 
 _NONE: frozenset[str] = frozenset()
+# Requests on a whole resource (not a subresource) that never carry an object name.
+UNNAMED_VERBS = frozenset({"create", "deletecollection"})
 
 
 def _strings(value: object) -> frozenset[str]:
@@ -96,6 +99,15 @@ class Rule:
             if subresource and granted == f"*/{subresource}":
                 return True
         return False
+
+    def may_grant(self, verb: str, group: str, resource: str) -> bool:
+        """Whether some request `verb` on group/resource passes this rule. resourceNames narrow it to those
+        objects, except that create and deletecollection of a whole resource carry no name (upstream: they
+        cannot be restricted by resourceName), so a named rule never grants them. A list/watch is named by a
+        metadata.name field selector, so a named rule grants it on those objects."""
+        if not self.resource_matches(verb, group, resource):
+            return False
+        return not (self.resource_names and verb in UNNAMED_VERBS and "/" not in resource)
 
     def allows(self, verb: str, group: str, resource: str, name: str = "") -> bool:
         """The exact authorizer decision for a request on one resource (name "" = unnamed request)."""

@@ -124,6 +124,26 @@ def test_rule_allows(raw, request_, allowed):
     assert rule(**raw).allows(*request_) is allowed
 
 
+NAMED = {"apiGroups": [""], "resourceNames": ["plc-creds"]}
+
+
+@pytest.mark.parametrize(("raw", "request_", "granted"), [
+    ({**NAMED, "resources": ["secrets"], "verbs": ["create"]}, ("create", "", "secrets"), False),
+    ({**NAMED, "resources": ["secrets"], "verbs": ["deletecollection"]}, ("deletecollection", "", "secrets"), False),
+    ({**NAMED, "resources": ["secrets"], "verbs": ["*"]}, ("deletecollection", "", "secrets"), False),
+    ({**NAMED, "resources": ["secrets"], "verbs": ["get"]}, ("get", "", "secrets"), True),
+    # a list/watch with the field selector metadata.name=plc-creds is authorised
+    ({**NAMED, "resources": ["secrets"], "verbs": ["list", "watch"]}, ("watch", "", "secrets"), True),
+    # TokenRequest: a create on a subresource of a named object
+    ({**NAMED, "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+     ("create", "", "serviceaccounts/token"), True),
+    ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}, ("create", "", "secrets"), True),
+    ({**NAMED, "resources": ["secrets"], "verbs": ["get"]}, ("get", "apps", "secrets"), False),
+])  # fmt: skip
+def test_rule_may_grant_respects_requests_that_carry_no_name(raw, request_, granted):
+    assert rule(**raw).may_grant(*request_) is granted
+
+
 def test_non_resource_urls():
     r = rule(nonResourceURLs=["/healthz", "/metrics/*"], verbs=["get"])
     assert r.allows_url("get", "/healthz") and r.allows_url("get", "/metrics/cadvisor")

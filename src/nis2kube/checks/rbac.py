@@ -56,15 +56,10 @@ def hits(role: Role, scope: str | None, capabilities: tuple[Capability, ...]) ->
             continue
         if not role.may_cover(cap.resource):
             continue
-        candidates = [r for r in role.rules if r.covers(cap.group, cap.resource)]
-        if not candidates:
-            continue
         verbs: list[str] = []
         rules: dict[Rule, None] = {}
-        unnamed = "/" not in cap.resource  # create of an object: no name is known when it is authorised
         for verb in cap.verbs:
-            matching = [r for r in candidates if r.verb_matches(verb)
-                        and not (unnamed and verb == "create" and r.resource_names)]  # fmt: skip
+            matching = [r for r in role.rules if r.may_grant(verb, cap.group, cap.resource)]
             if matching:
                 verbs.append(verb)
                 rules.update(dict.fromkeys(matching))
