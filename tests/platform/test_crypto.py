@@ -238,6 +238,18 @@ def test_istio_oldest_namespace_policy_wins_and_unset_inherits_the_mesh():
     assert finding.status is Status.FAIL and "PERMISSIVE" in finding.message and "istio-system" in finding.message
 
 
+def test_istio_mesh_policy_reaches_every_namespace_and_the_root_namespace_itself():
+    mesh = "{nis2kube.io/data: plant, istio-injection: enabled}"
+    docs = (namespace("istio-system", mesh) + stamped(peer("istio-system", "DISABLE", "b-new"), "2025-06-01T00:00:00Z")
+            + stamped(peer("istio-system", "STRICT", "a-old"), "2025-01-01T00:00:00Z")
+            + peer("istio-system", "DISABLE", "gateway", "{app: gw}")  # a workload policy: not mesh-wide
+            + namespace("mes", mesh) + namespace("scada", mesh) + peer("scada", "PERMISSIVE"))
+    got = {f.resource.name: f for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))}
+    assert got["istio-system"].status is Status.PASS and got["istio-system"].evidence["weakened_by"] == []
+    assert got["mes"].status is Status.PASS and "istio-system/a-old" in got["mes"].message
+    assert got["scada"].status is Status.FAIL and "PeerAuthentication scada/default" in got["scada"].message
+
+
 def test_istio_empty_match_labels_is_namespace_wide_and_port_levels_only_count_on_workload_policies():
     mesh = "{nis2kube.io/data: plant, istio-injection: enabled}"
     empty = peer("mes", "DISABLE", "legacy").replace("spec:", "spec:\n  selector: {matchLabels: {}}")
@@ -277,6 +289,16 @@ def test_linkerd_pod_annotation_overrides_the_namespace():
     got = {f.resource.name: f for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))}
     assert got["mes"].status is Status.FAIL and "Deployment/plc-bridge" in got["mes"].message
     assert got["scada"].status is Status.PASS and got["scada"].evidence["mesh"] == "linkerd"
+
+
+def test_linkerd_judges_each_namespace_by_its_own_workloads():
+    enabled = "{linkerd.io/inject: enabled}"
+    docs = (namespace("mes", annotations=enabled) + workload("api", "mes")
+            + namespace("scada", annotations=enabled) + workload("hmi", "scada", "{linkerd.io/inject: disabled}")
+            + namespace("empty", annotations=enabled))
+    got = {f.resource.name: f for f in run_check("crypto.mtls-sensitive", inventory_from_yaml(docs))}
+    assert got["mes"].status is Status.PASS and got["empty"].status is Status.PASS
+    assert got["scada"].status is Status.FAIL and got["scada"].evidence["unmeshed"] == ["Deployment/hmi"]
 
 
 def test_secrets_with_trailing_dot_is_the_core_group_and_unknown_providers_are_refused(tmp_path):

@@ -8,6 +8,7 @@ with `--encryption-config FILE` the provider that actually writes them).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 
 import yaml
@@ -15,8 +16,9 @@ import yaml
 from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.findings import Finding, Severity
+from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import labels_of
-from nis2kube.inventory.workloads import workloads
+from nis2kube.inventory.workloads import Workload, workloads
 from nis2kube.inventory.yamlload import load_document
 
 MEASURES = ("art21.2.h", "ir2690.9")
@@ -120,20 +122,33 @@ def _workload_level(pa: dict) -> bool:
     return bool(_d(_d(_d(pa.get("spec")).get("selector")).get("matchLabels")))
 
 
-def _istio_mode(ctx: CheckContext, namespace: str, root: str) -> tuple[str, str, list[str]]:
+def _wide_mode(policies: list[dict], namespace: str) -> tuple[str, str] | None:
+    """(mode, source) of the oldest namespace-wide policy of one scope; None without one or when it is UNSET
+    (the scope inherits from the one above)."""
+    wide = _oldest_first([pa for pa in policies if not _workload_level(pa)])
+    if wide and (found := _pa_mode(_d(wide[0].get("spec")).get("mtls"))) != "UNSET":
+        return found, f"PeerAuthentication {namespace}/{wide[0]['metadata'].get('name', '')}"
+    return None
+
+
+def _mesh_mode(ctx: CheckContext, root: str) -> tuple[str, str]:
+    """The mesh-wide (root namespace) mode every namespace inherits; with no policy at all Istio is PERMISSIVE.
+    Read once per scan, not once per namespace."""
+    return _wide_mode(ctx.inv.in_namespace("PeerAuthentication", root, ISTIO), root) or ("PERMISSIVE", NO_POLICY)
+
+
+def _istio_mode(ctx: CheckContext, namespace: str, root: str, mesh: tuple[str, str]) -> tuple[str, str, list[str]]:
     """(effective namespace-wide mode, where it comes from, workload-level PeerAuthentications weakening it).
 
     Istio's ComposePeerAuthentication: per scope only the oldest policy counts; the workload policy overrides
-    the namespace policy, which overrides the mesh policy (root namespace); UNSET inherits from the scope
-    above, and with no policy at all the mode is PERMISSIVE. portLevelMtls only applies to workload policies."""
-    mode, source = "PERMISSIVE", NO_POLICY
-    for ns in (root, namespace) if namespace != root else (root,):
-        wide = [pa for pa in _oldest_first(ctx.inv.in_namespace("PeerAuthentication", ns, ISTIO))
-                if not _workload_level(pa)]
-        if wide and (found := _pa_mode(_d(wide[0].get("spec")).get("mtls"))) != "UNSET":
-            mode, source = found, f"PeerAuthentication {ns}/{wide[0]['metadata'].get('name', '')}"
+    the namespace policy, which overrides the mesh policy (`mesh`, from the root namespace); UNSET inherits
+    from the scope above. portLevelMtls only applies to workload policies."""
+    if namespace == root:
+        return *mesh, []
+    policies = ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO)
+    mode, source = _wide_mode(policies, namespace) or mesh
     weaker = []
-    for pa in ctx.inv.in_namespace("PeerAuthentication", namespace, ISTIO) if namespace != root else ():
+    for pa in policies:
         if not _workload_level(pa):
             continue
         spec = _d(pa.get("spec"))
@@ -153,6 +168,17 @@ def _in_istio(labels: dict[str, str]) -> bool:
     return injected or labels.get("istio.io/dataplane-mode") == "ambient"
 
 
+def _workloads_in(inv: Inventory) -> dict[str, list[Workload]]:
+    """The workloads by namespace, built once: every sensitive namespace looks its own up."""
+    def build() -> dict[str, list[Workload]]:
+        out: dict[str, list[Workload]] = defaultdict(list)
+        for w in workloads(inv):
+            out[w.namespace].append(w)
+        return dict(out)
+
+    return inv.cached("crypto:workloads-by-namespace", build)
+
+
 def _linkerd(ctx: CheckContext, namespace: str, annotations: dict) -> tuple[bool, list[str]]:
     """(Linkerd injects into the namespace, its workloads left without a proxy).
 
@@ -160,7 +186,7 @@ def _linkerd(ctx: CheckContext, namespace: str, annotations: dict) -> tuple[bool
     and `ingress` inject, `disabled` overrides an enabled namespace."""
     default = annotations.get("linkerd.io/inject")
     values = {f"{w.kind}/{w.name}": w.pod_annotations.get("linkerd.io/inject", default)
-              for w in workloads(ctx.inv) if w.namespace == namespace}
+              for w in _workloads_in(ctx.inv).get(namespace, ())}
     injected = default in LINKERD_INJECT or any(v in LINKERD_INJECT for v in values.values())
     return injected, [name for name, v in values.items() if injected and v not in LINKERD_INJECT]
 
@@ -187,6 +213,7 @@ def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.not_assessed(None, f"no Namespace is labelled {label} with one of {', '.join(values)}; label the "
                                      "namespaces that hold plant or personal data")
         return
+    mesh = _mesh_mode(ctx, root)
     for ns in namespaces:
         name = str(ns["metadata"].get("name", ""))
         labels = labels_of(ns)
@@ -203,7 +230,7 @@ def mtls_sensitive(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.passed(ns, f"{kind} data: Linkerd injects its proxies, which use mTLS between meshed pods "
                                      f"(default inbound policy: {policy})", evidence={"mesh": "linkerd"})
             continue
-        mode, source, weaker = _istio_mode(ctx, name, root)
+        mode, source, weaker = _istio_mode(ctx, name, root, mesh)
         evidence = {"mode": mode, "source": source, "mesh_member": _in_istio(labels), "weakened_by": weaker}
         if mode != "STRICT" and not _in_istio(labels) and source == NO_POLICY:
             yield ctx.fail(ns, f"{kind} data, but the namespace is in no service mesh (no Istio enrolment or "
