@@ -18,17 +18,16 @@ module to prove a generated policy before writing it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
+from nis2kube.inventory.selectors import valid_dns1123_subdomain
 from nis2kube.inventory.yamlload import load_document
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 API_VERSION = "audit.k8s.io/v1"  # the only one the policy reader accepts since 1.24 (v1alpha1/v1beta1 removed)
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 GENERIC = "nis2kube-probe"  # a name no rule mentions: stands for "any other" user, namespace, object
 AUTHENTICATED = "system:authenticated"
 
@@ -340,7 +339,7 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
             raise PolicyError(f"{where}.resources[{j}].group must be a string")
         res = _strings(gr.get("resources"), f"{where}.resources[{j}].resources")
         names = _strings(gr.get("resourceNames"), f"{where}.resources[{j}].resourceNames")
-        if group and (len(group) > 253 or not _DNS_SUBDOMAIN.match(group)):
+        if group and not valid_dns1123_subdomain(group):
             raise PolicyError(f"{where}.resources[{j}].group {group!r} is not a DNS subdomain (an API group "
                               "without version, e.g. rbac.authorization.k8s.io)")
         if names and not res:

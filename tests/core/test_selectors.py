@@ -2,7 +2,14 @@
 
 import pytest
 
-from nis2kube.inventory.selectors import InvalidSelector, parse_selector, selector_matches
+from nis2kube.inventory.selectors import (
+    InvalidSelector,
+    parse_selector,
+    selector_matches,
+    valid_dns1123_subdomain,
+    valid_label_key,
+    valid_label_value,
+)
 
 LABELS = {"app": "historian-db", "tier": "data", "zone": "control"}
 
@@ -87,3 +94,20 @@ def test_selector_index_finds_exactly_the_matching_selectors_in_their_order():
         labels = {k: v for k, v in (("app", app), ("tier", tier), ("zone", zone), ("legacy", legacy)) if v}
         assert index.matching(labels) == [n for n, s in enumerate(selectors) if s.matches(labels)], labels
     assert index.matching({"app": "historian-db", "tier": "data", "zone": "control"}) == [0, 1, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(("check", "text", "valid"), [
+    (valid_dns1123_subdomain, "rbac.authorization.k8s.io", True),
+    (valid_dns1123_subdomain, "historian\n", False),  # Go's `$` is the end of the text, Python's is not
+    (valid_dns1123_subdomain, "", False),
+    (valid_dns1123_subdomain, "a." * 126 + "bc", False),  # 254 characters
+    (valid_label_key, "app.kubernetes.io/name", True),
+    (valid_label_key, "App.kubernetes.io/name", False),
+    (valid_label_value, "", True),
+    (valid_label_value, "Line_3.cell-2", True),
+    (valid_label_value, "line3\n", False),
+    (valid_label_value, "x" * 64, False),
+])  # fmt: skip
+def test_shared_name_validators_follow_apimachinery(check, text, valid):
+    """The one copy of the apimachinery name rules, used by selectors, harden validation and audit policies."""
+    assert check(text) is valid

@@ -20,8 +20,8 @@ from importlib import resources
 import jsonschema
 from referencing import Registry, Resource
 
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+from nis2kube.inventory.selectors import valid_dns1123_subdomain, valid_label_value
+
 DEFINITIONS = "https://kubernetes.io/api/_definitions.json"
 
 
@@ -154,10 +154,10 @@ def _schema_errors(validator: jsonschema.Validator, obj: object, prefix: str = "
 def _name_errors(obj: dict):
     meta = obj.get("metadata") or {}
     name = str(meta.get("name", ""))
-    if not name or len(name) > 253 or not NAME.match(name):
+    if not valid_dns1123_subdomain(name):
         yield f"metadata.name {name!r} is not a DNS-1123 subdomain"
     for key, value in (meta.get("labels") or {}).items():
-        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+        if not isinstance(value, str) or not valid_label_value(value):
             yield f"metadata.labels.{key}: {value!r} is not a valid label value"
 
 

@@ -108,23 +108,29 @@ class SelectorIndex(Generic[T]):
         return [e[2] for e in found]
 
 
-def _valid_key(key: str) -> bool:
+def valid_dns1123_subdomain(text: str) -> bool:
+    """IsDNS1123Subdomain: object names, API groups, label key prefixes (one copy for every module)."""
+    return len(text) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(text) is not None
+
+
+def valid_label_key(key: str) -> bool:
     """A qualified name: an optional DNS subdomain prefix and '/', then a name of at most 63 characters."""
     prefix, slash, name = key.rpartition("/")
-    if slash and not (len(prefix) <= 253 and "/" not in prefix and _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+    if slash and not valid_dns1123_subdomain(prefix):
         return False
     return len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
 
 
-def _valid_value(value: str) -> bool:
+def valid_label_value(value: str) -> bool:
+    """IsValidLabelValue: empty, or a qualified name's name part."""
     return value == "" or (len(value) <= 63 and _QUALIFIED_NAME.fullmatch(value) is not None)
 
 
 def _requirement(key: str, op: str, values: frozenset[str]) -> Requirement:
     """labels.NewRequirement's validation: a bad key or value makes the whole selector invalid."""
-    if not _valid_key(key):
+    if not valid_label_key(key):
         raise InvalidSelector(f"label key {key!r} is not a qualified name")
-    bad = sorted(v for v in values if not _valid_value(v))
+    bad = sorted(v for v in values if not valid_label_value(v))
     if bad:
         raise InvalidSelector(f"value {bad[0]!r} of {key!r} is not a valid label value")
     return Requirement(key, op, values)
