@@ -119,6 +119,16 @@ def test_resolved_alert_is_recorded_on_its_incident_once(store):
     assert store.verify() == []
 
 
+def test_resolved_alert_is_recorded_once_when_a_firing_copy_arrives_after_it(store):
+    body = am_body()
+    [firing] = send(store, body)
+    send(store, resolved(body))
+    [late] = send(store, body)  # a delayed firing re-send: the newest copy is no longer the resolved one
+    [again] = send(store, resolved(body))
+    assert late.incident_id == again.incident_id == firing.incident_id
+    assert event_types(store, firing.incident_id) == ["opened", "alert", "timeline"] and store.verify() == []
+
+
 def test_repeat_of_a_closed_incident_stays_with_it(store):
     body = am_body()
     [firing] = send(store, body)

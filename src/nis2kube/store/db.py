@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, exists, false, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from nis2kube.incidents.model import Event, Incident, IncidentError, fold, iso, utcnow
@@ -255,12 +255,13 @@ class Store:
     def _ingest_one(self, conn: Connection, alert, min_priority: str, since: datetime, now: datetime,
                     actor: str) -> IngestResult:
         key = alert.occurrence_key
-        first_id, incident_id = self._copies(conn, key) if key else (None, None)
+        resolved = alert.status == "resolved"
+        first_id, incident_id, ended = self._copies(conn, key, resolved) if key else (None, None, False)
         opened = False
         if incident_id:
             # The same alert again: no new incident and no second "alert" event (a re-send is not new evidence);
             # a closed incident keeps it too, as that occurrence was handled there.
-            if alert.status == "resolved" and not self._end_recorded(conn, key):
+            if resolved and not ended:
                 self._record_end(conn, incident_id, alert, actor, now)
         elif alert.at_or_above(min_priority):  # new, or no copy went to an incident (e.g. min_priority was higher)
             incident_id, opened = self._open_or_update(conn, alert, since, now, actor)
@@ -294,20 +295,17 @@ class Store:
         return incident_id, True
 
     @staticmethod
-    def _copies(conn: Connection, key: str) -> tuple[int | None, str | None]:
-        """(id of the first stored copy, the incident the copies went to), from the newest copy alone (one index
-        probe, however many re-sends): once a copy went to an incident every later copy is linked to it, and
-        each copy names the first in `repeat_of`."""
-        row = conn.execute(select(alerts.c.id, alerts.c.incident_id, alerts.c.repeat_of).where(
+    def _copies(conn: Connection, key: str, resolved: bool) -> tuple[int | None, str | None, bool]:
+        """(id of the first stored copy, the incident the copies went to, whether a resolved copy went to an
+        incident already), in one query. The first two come from the newest copy alone (one index probe, however
+        many re-sends): once a copy went to an incident every later copy is linked to it, and each copy names the
+        first in `repeat_of`. The third is asked only for a "resolved" alert (Alertmanager may send it again):
+        one more probe of the same index, in the same round trip, which a firing re-send does not pay."""
+        ended = exists().where(alerts.c.occurrence_key == key, alerts.c.status == "resolved",
+                               alerts.c.incident_id.is_not(None)).correlate(None) if resolved else false()
+        row = conn.execute(select(alerts.c.id, alerts.c.incident_id, alerts.c.repeat_of, ended.label("ended")).where(
             alerts.c.occurrence_key == key).order_by(alerts.c.id.desc()).limit(1)).first()
-        return (None, None) if row is None else (row.repeat_of or row.id, row.incident_id)
-
-    @staticmethod
-    def _end_recorded(conn: Connection, key: str) -> bool:
-        """A resolved copy of this alert went to an incident already (Alertmanager may send "resolved" again)."""
-        return conn.execute(select(alerts.c.id).where(
-            alerts.c.occurrence_key == key, alerts.c.status == "resolved", alerts.c.incident_id.is_not(None))
-            .limit(1)).first() is not None
+        return (None, None, False) if row is None else (row.repeat_of or row.id, row.incident_id, bool(row.ended))
 
     def _record_end(self, conn: Connection, incident_id: str, alert, actor: str, now: datetime) -> None:
         """A timeline entry at the sender's end time (endsAt); timeline entries are allowed on closed incidents."""
