@@ -1,12 +1,15 @@
 """Benchmark: the grouped reachability engine against the naive pairwise evaluator, measured in one run.
 
     python benchmarks/netpol_bench.py [--workloads 5000] [--namespaces 200] [--policies 1000] [--naive-scale 10]
+                                      [--admin]
 
 Builds a synthetic but realistic cluster (Deployments with app/tier labels and named ports; per namespace a
 default deny, tier-to-tier allows, scraping from a monitoring namespace on the named `metrics` port,
 DNS egress, some ipBlock egress), computes the full workload x workload matrix with the grouped engine, and
 runs the naive evaluator (every ordered pair, rule by rule) on a cluster `--naive-scale` times smaller
 (the full size would take hours), checking both agree there. Prints times, peak memory and ratios.
+`--admin` adds a platform AdminNetworkPolicy (Allow, Deny and Pass rules, a named port) and a baseline
+default-deny BaselineAdminNetworkPolicy, so the admin tiers are measured too.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from nis2kube.netpol.flows import parse_flows, verify
 TIERS = ("web", "api", "db", "worker")
 
 
-def synthetic_inventory(workloads: int, namespaces: int, policies: int) -> Inventory:
+def synthetic_inventory(workloads: int, namespaces: int, policies: int, admin: bool = False) -> Inventory:
     inv = Inventory()
+    for obj in _admin_policies() if admin else ():
+        inv.add(obj)
     per_ns = max(1, workloads // namespaces)
     per_ns_policies = max(1, policies // namespaces)
     for n in range(namespaces):
@@ -79,6 +84,29 @@ def _policies(n: int) -> list[dict]:
     return out
 
 
+def _admin_policies() -> list[dict]:
+    ns = lambda **labels: {"matchLabels": labels}  # noqa: E731
+    anp = {"priority": 10, "subject": {"namespaces": {}},
+           "ingress": [
+               {"name": "scrape", "action": "Allow", "from": [{"namespaces": ns(**{
+                   "kubernetes.io/metadata.name": "monitoring"})}], "ports": [{"namedPort": "metrics"}]},
+               {"name": "no-db-from-z0", "action": "Deny", "from": [{"namespaces": ns(zone="z0")}],
+                "ports": [{"portNumber": {"protocol": "TCP", "port": 5432}}]},
+               {"name": "rest", "action": "Pass", "from": [{"namespaces": {}}]}],
+           "egress": [
+               {"name": "no-t1-db", "action": "Deny", "to": [{"pods": {"namespaceSelector": ns(team="t1"),
+                                                                       "podSelector": ns(tier="db")}}],
+                "ports": [{"portRange": {"protocol": "TCP", "start": 5000, "end": 6000}}]}]}
+    banp = {"subject": {"namespaces": {}},
+            "ingress": [{"name": "default-deny", "action": "Deny", "from": [{"namespaces": {}}]}],
+            "egress": [{"name": "dns", "action": "Allow",
+                        "to": [{"pods": {"namespaceSelector": {}, "podSelector": ns(**{"k8s-app": "kube-dns"})}}],
+                        "ports": [{"portNumber": {"protocol": "UDP", "port": 53}}]}]}
+    specs = (("AdminNetworkPolicy", "platform", anp), ("BaselineAdminNetworkPolicy", "default", banp))
+    return [{"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": kind, "metadata": {"name": name},
+             "spec": spec} for kind, name, spec in specs]
+
+
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
@@ -106,14 +134,16 @@ def main() -> None:
     parser.add_argument("--workloads", type=int, default=5000)
     parser.add_argument("--namespaces", type=int, default=200)
     parser.add_argument("--policies", type=int, default=1000)
+    parser.add_argument("--admin", action="store_true", help="add an ANP and a BANP (admin tiers)")
     parser.add_argument("--naive-scale", type=int, default=10, help="naive run on a cluster this many times smaller")
     args = parser.parse_args()
 
-    inv = synthetic_inventory(args.workloads, args.namespaces, args.policies)
+    inv = synthetic_inventory(args.workloads, args.namespaces, args.policies, args.admin)
     seconds, (model, matrix) = grouped(inv)
     pairs = len(model.endpoints) ** 2
     print(f"full size: {len(model.endpoints)} workloads, {len(model.namespace_labels)} namespaces, "
-          f"{len(model.policies)} policies, {len(model.classes)} classes, {pairs:,} ordered pairs")
+          f"{len(model.policies)} policies, {len(model.admin)} admin policies, {len(model.classes)} classes, "
+          f"{pairs:,} ordered pairs")
     print(f"  grouped engine: full matrix in {seconds:.2f} s, peak RSS {peak_rss_mb():.0f} MB, "
           f"{matrix.allowed_class_pairs():,} allowed class pairs")
 
@@ -131,7 +161,7 @@ def main() -> None:
           f"{len(result.excess):,} excess and {len(result.blocked):,} blocked flow groups")
 
     k = args.naive_scale
-    small = synthetic_inventory(args.workloads // k, max(1, args.namespaces // k), args.policies // k)
+    small = synthetic_inventory(args.workloads // k, max(1, args.namespaces // k), args.policies // k, args.admin)
     g_small, (m_small, mx_small) = grouped(small)
     n_small, _ = naive(m_small)
     for i, s in enumerate(m_small.endpoints):

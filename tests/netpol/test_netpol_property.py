@@ -1,6 +1,7 @@
 """The grouped engine against two naive evaluators on random clusters and policies (hypothesis).
 
-1. The pairwise explainer (rule by rule, per pair): port sets must be equal for every ordered pair.
+1. The pairwise explainer (rule by rule, per pair): port sets must be equal for every ordered pair; also
+   with AdminNetworkPolicies, a BaselineAdminNetworkPolicy and pod IPs matched by ipBlocks.
 2. A from-scratch evaluator over the raw policy dicts written here, per probe (port, protocol): it shares
    no code with the model, so a compile bug (defaulting, peers, named ports) cannot hide in both.
 """
@@ -19,6 +20,8 @@ from nis2kube.netpol.explain import pair_ports
 NAMESPACES = ("n1", "n2", "n3")
 CONTAINER_PORTS = (("http", 80, "TCP"), ("http", 8080, "TCP"), ("metrics", 9100, "TCP"), ("dns", 53, "UDP"),
                    ("dns", 53, "TCP"))
+IP_BLOCKS = ({"cidr": "10.0.0.0/8"}, {"cidr": "10.1.0.0/16"}, {"cidr": "10.0.0.0/8", "except": ["10.1.2.0/24"]})
+POD_IPS = (None, "10.0.0.5", "10.0.0.6", "10.1.2.3", "10.1.9.9", "192.168.1.1")
 PROBES = [(p, proto) for p in (53, 80, 81, 100, 8080, 9100) for proto in ("TCP", "UDP")]
 
 label_values = st.sampled_from(["web", "db", "api"])
@@ -47,7 +50,7 @@ def selectors(draw: st.DrawFn, keys: tuple[str, ...] = ("app", "tier")) -> dict:
 def peers(draw: st.DrawFn) -> dict:
     kind = draw(st.sampled_from(["pod", "ns", "both", "ip"]))
     if kind == "ip":
-        return {"ipBlock": {"cidr": "10.0.0.0/8"}}
+        return {"ipBlock": draw(st.sampled_from(IP_BLOCKS))}
     peer = {}
     if kind in ("pod", "both"):
         peer["podSelector"] = draw(selectors())
@@ -109,6 +112,58 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict], list[dict], list[dict]]:
                          "metadata": {"name": f"np{i}", "namespace": draw(st.sampled_from(NAMESPACES))},
                          "spec": spec})
     return namespaces, pods, policies
+
+
+@st.composite
+def admin_scopes(draw: st.DrawFn) -> dict:
+    ns = draw(st.one_of(selectors(("team", "env")), st.just({"matchLabels": {
+        "kubernetes.io/metadata.name": draw(st.sampled_from(NAMESPACES))}})))
+    if draw(st.booleans()):
+        return {"namespaces": ns}
+    return {"pods": {"namespaceSelector": ns, "podSelector": draw(selectors())}}
+
+
+@st.composite
+def admin_ports(draw: st.DrawFn) -> dict:
+    shape, proto = draw(st.sampled_from(["number", "range", "name"])), draw(st.sampled_from(["TCP", "UDP"]))
+    if shape == "number":
+        return {"portNumber": {"protocol": proto, "port": draw(st.sampled_from([53, 80, 8080, 9100]))}}
+    if shape == "range":
+        return {"portRange": {"protocol": proto, "start": 80, "end": draw(st.sampled_from([81, 100, 9000]))}}
+    return {"namedPort": draw(st.sampled_from(["http", "metrics", "dns", "nope"]))}
+
+
+@st.composite
+def admin_policies(draw: st.DrawFn, kind: str, name: str) -> dict:
+    actions = ["Allow", "Deny", "Pass"] if kind == "AdminNetworkPolicy" else ["Allow", "Deny"]
+    spec: dict = {"subject": draw(admin_scopes())}
+    if kind == "AdminNetworkPolicy":
+        spec["priority"] = draw(st.integers(0, 3))
+    for direction, peer_field in (("ingress", "from"), ("egress", "to")):
+        rules = []
+        for i in range(draw(st.integers(0, 3))):
+            rule = {"name": f"{direction}-{i}", "action": draw(st.sampled_from(actions)),
+                    peer_field: draw(st.lists(admin_scopes(), min_size=1, max_size=2))}
+            if draw(st.booleans()):
+                rule["ports"] = draw(st.lists(admin_ports(), min_size=1, max_size=2))
+            rules.append(rule)
+        spec[direction] = rules
+    return {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": kind, "metadata": {"name": name},
+            "spec": spec}
+
+
+@st.composite
+def admin_clusters(draw: st.DrawFn) -> list[dict]:
+    """A random cluster with pod IPs, ANPs and at most one BANP."""
+    namespaces, pods, policies = draw(clusters())
+    for pod in pods:
+        ip = draw(st.sampled_from(POD_IPS))
+        if ip:
+            pod["status"] = {"podIP": ip}
+    admin = [draw(admin_policies("AdminNetworkPolicy", f"anp{i}")) for i in range(draw(st.integers(0, 3)))]
+    if draw(st.booleans()):
+        admin.append(draw(admin_policies("BaselineAdminNetworkPolicy", "default")))
+    return namespaces + pods + policies + admin
 
 
 # ---- the from-scratch evaluator over raw dicts -------------------------------------------------------------
@@ -187,3 +242,18 @@ def test_grouped_engine_equals_naive_evaluators(data):
             for port, proto in PROBES:
                 expected = _naive_allowed(namespaces, policies, by_name[src.name], by_name[dst.name], port, proto)
                 assert ports.contains(proto, port) == expected, (src.id, dst.id, port, proto)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(admin_clusters())
+def test_grouped_engine_with_admin_tiers_and_pod_ips_equals_pairwise_explainer(objects):
+    inv = Inventory()
+    for obj in objects:
+        inv.add(obj)
+    model = build_model(inv)
+    assert not model.problems, model.problems
+    matrix = model.matrix()
+    for s, src in enumerate(model.endpoints):
+        for d, dst in enumerate(model.endpoints):
+            ports = matrix.ports(model.class_of[s], model.class_of[d])
+            assert ports == pair_ports(model, src, dst), (src.id, dst.id)

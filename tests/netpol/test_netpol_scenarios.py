@@ -500,3 +500,74 @@ def test_ip_block_matches_pods_by_their_ip():
     model = build_model(inventory(text + "\n---\n" + egress))
     assert model.can_reach("x/a", "y/a", 80).verdict == "allowed"  # named port resolved on the pod behind the IP
     assert model.can_reach("x/a", "y/a", 81).verdict == "denied"
+
+
+def test_a_controllers_pod_is_judged_as_its_workload_not_by_its_ip():
+    """Only a bare Pod is its own workload and has an IP: a Deployment's pod answers as the Deployment does
+    (its IP changes on every rollout), whether it is named by the workload or by the pod."""
+    owned = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: x, uid: d1}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: registry.k8s.io/pause:3.9}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web-7d9f8b6c5d, namespace: x, uid: r1,
+           ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: d1, controller: true}]}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: registry.k8s.io/pause:3.9}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-7d9f8b6c5d-abcde, namespace: x, labels: {app: web},
+           ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f8b6c5d, uid: r1,
+                              controller: true}]}
+spec: {containers: [{name: c, image: registry.k8s.io/pause:3.9}]}
+status: {podIP: 10.0.1.5}
+"""
+    bare = pod_yaml("x", "solo") + "status: {podIP: 10.0.1.6}\n"
+    db = policy("dbns", "db", "  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/16}}]}]")
+    model = build_model(inventory("---\n".join([owned, bare, pod_yaml("dbns", "db"), db])))
+    assert model.can_reach("x/web", "dbns/db", 80).verdict == "denied"
+    assert model.can_reach("x/web-7d9f8b6c5d-abcde", "dbns/db", 80).verdict == "denied"
+    assert model.can_reach("x/solo", "dbns/db", 80).verdict == "allowed"
+    assert model.pods[("x", "web-7d9f8b6c5d-abcde")].ip is None
+
+
+def test_pod_ips_split_classes_only_where_an_ip_block_tells_them_apart():
+    def with_ip(name: str, ip: str) -> str:
+        return pod_yaml("x", name, {"app": "w"}) + f"status: {{podIP: {ip}}}\n"
+
+    pods = "---\n".join([with_ip("a", "10.0.1.5"), with_ip("b", "10.0.2.7"), with_ip("c", "192.168.0.9"),
+                         pod_yaml("x", "d", {"app": "w"})])
+    assert len(build_model(inventory(pods)).classes) == 1  # no ipBlock: IPs make no difference
+    block = policy("y", "from-10-1", "  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 10.0.1.0/24}}]}]")
+    other = policy("y", "from-10", "  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]")
+    model = build_model(inventory("---\n".join([pods, block, other])))
+    groups = sorted(sorted(model.endpoints[i].name for i in m) for m in model.members)
+    assert groups == [["a"], ["b"], ["c", "d"]]  # in both blocks; in 10/8 only; in neither
+
+
+def test_port_and_protocol_validation_is_shared_by_network_and_admin_policies():
+    bad_np = policy("y", "bad", "  podSelector: {}\n  ingress: [{ports: [{port: 90, endPort: 80, protocol: TCP}]}]")
+    bad_proto = policy("y", "proto", "  podSelector: {}\n  ingress: [{ports: [{port: 80, protocol: ICMP}]}]")
+    bad_anp = admin("AdminNetworkPolicy", "range", """  priority: 1
+  subject: {namespaces: {}}
+  ingress: [{name: r, action: Deny, from: [{namespaces: {}}], ports: [{portRange: {start: 0, end: 80}}]}]""")
+    bad_sel = admin("BaselineAdminNetworkPolicy", "default", """  subject: {namespaces: {matchLabels: {"a b": x}}}
+  ingress: [{name: r, action: Deny, from: [{namespaces: {}}]}]""")
+    model = build_model(inventory("---\n".join([pod_yaml("y", "a"), bad_np, bad_proto, bad_anp, bad_sel])))
+    problems = "\n".join(model.problems)
+    assert "ports[0]: the range ends (80) before it starts (90)" in problems
+    assert "protocol 'ICMP' is not TCP, UDP or SCTP" in problems
+    assert "ports[0].portRange: port 0 is not a number between 1 and 65535" in problems
+    assert "spec.subject.namespaces" in problems
+    assert model.policies == [] and model.admin == []

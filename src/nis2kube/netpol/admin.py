@@ -17,17 +17,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from nis2kube.inventory.selectors import EVERYTHING, InvalidSelector, Selector, parse_selector
-from nis2kube.netpol.ports import MAX_PORT, MIN_PORT, NO_PORTS, PORT_NAME, PROTOCOLS, PortRef, PortSet
+from nis2kube.netpol.ports import (
+    ALL_PORTS,
+    NO_PORTS,
+    PORT_NAME,
+    PROTOCOLS,
+    PolicyError,
+    PortRef,
+    PortSet,
+    checked_protocol,
+    checked_range,
+)
 
 ANP, BANP = "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"
 ACTIONS = {ANP: ("Allow", "Deny", "Pass"), BANP: ("Allow", "Deny")}
 MAX_PRIORITY = 1000
 
 Scope = tuple[Selector, Selector]  # (namespace selector, pod selector)
-
-
-class AdminError(ValueError):
-    """The object breaks the CRD's validation: it cannot exist in a cluster."""
 
 
 class Unsupported(ValueError):
@@ -61,75 +67,76 @@ def compile_admin(obj: dict) -> AdminPolicy:
     name = str((obj.get("metadata") or {}).get("name", ""))
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
-        raise AdminError("spec is missing or not a mapping")
+        raise PolicyError("spec is missing or not a mapping")
     priority = spec.get("priority", 0) if kind == ANP else 0
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
-        raise AdminError(f"spec.priority must be a number between 0 and {MAX_PRIORITY}")
+        raise PolicyError(f"spec.priority must be a number between 0 and {MAX_PRIORITY}")
     subject = _scope(spec.get("subject"), "spec.subject")
     ingress = _rules(kind, spec.get("ingress"), "ingress", "from")
     egress = _rules(kind, spec.get("egress"), "egress", "to")
     return AdminPolicy(kind, name, priority, subject, ingress, egress)
 
 
-def _selector(raw: object, where: str) -> Selector:
+def selector(raw: object, where: str) -> Selector:
+    """A label selector field of a NetworkPolicy or an admin policy; invalid ones are a PolicyError."""
     try:
         return parse_selector(raw)
     except InvalidSelector as exc:
-        raise AdminError(f"{where}: {exc}") from None
+        raise PolicyError(f"{where}: {exc}") from None
 
 
 def _namespaces(raw: object, where: str) -> Selector:
     """A namespace selector, in the released shape (a selector) or the early one ({namespaceSelector: ...})."""
     if not isinstance(raw, Mapping):
-        raise AdminError(f"{where} must be a mapping")
+        raise PolicyError(f"{where} must be a mapping")
     if "sameLabels" in raw or "notSameLabels" in raw:
         raise Unsupported(f"{where}: sameLabels/notSameLabels are not evaluated")
     if "namespaceSelector" in raw:
-        return _selector(raw["namespaceSelector"] or {}, f"{where}.namespaceSelector")
-    return _selector(raw, where)
+        return selector(raw["namespaceSelector"] or {}, f"{where}.namespaceSelector")
+    return selector(raw, where)
 
 
 def _scope(raw: object, where: str) -> Scope:
     """`namespaces` (every pod of the selected namespaces) or `pods`, exactly one."""
     if not isinstance(raw, Mapping):
-        raise AdminError(f"{where} must be a mapping")
+        raise PolicyError(f"{where} must be a mapping")
     unsupported = sorted(set(raw) & {"nodes", "networks"})
     if unsupported:
         raise Unsupported(f"{where}: {', '.join(unsupported)} peers are not evaluated")
     if ("namespaces" in raw) == ("pods" in raw):
-        raise AdminError(f"{where} must set exactly one of namespaces or pods")
+        raise PolicyError(f"{where} must set exactly one of namespaces or pods")
     if "namespaces" in raw:
         return _namespaces(raw["namespaces"], f"{where}.namespaces"), EVERYTHING
     pods = raw["pods"]
     if not isinstance(pods, Mapping):
-        raise AdminError(f"{where}.pods must be a mapping")
+        raise PolicyError(f"{where}.pods must be a mapping")
     if "namespaces" in pods:
         ns = _namespaces(pods["namespaces"], f"{where}.pods.namespaces")
     else:
-        ns = _selector(pods.get("namespaceSelector") or {}, f"{where}.pods.namespaceSelector")
-    return ns, _selector(pods.get("podSelector") or {}, f"{where}.pods.podSelector")
+        ns = selector(pods.get("namespaceSelector") or {}, f"{where}.pods.namespaceSelector")
+    return ns, selector(pods.get("podSelector") or {}, f"{where}.pods.podSelector")
 
 
 def _rules(kind: str, raw: object, direction: str, peer_field: str) -> tuple[AdminRule, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise AdminError(f"spec.{direction} must be a list")
+        raise PolicyError(f"spec.{direction} must be a list")
     out = []
     for i, rule in enumerate(raw):
         where = f"spec.{direction}[{i}]"
         if not isinstance(rule, Mapping):
-            raise AdminError(f"{where} must be a mapping")
+            raise PolicyError(f"{where} must be a mapping")
         action = rule.get("action")
         if action not in ACTIONS[kind]:
-            raise AdminError(f"{where}.action must be one of {', '.join(ACTIONS[kind])}, not {action!r}")
+            raise PolicyError(f"{where}.action must be one of {', '.join(ACTIONS[kind])}, not {action!r}")
         peers = rule.get(peer_field)
         if not isinstance(peers, list) or not peers:
-            raise AdminError(f"{where}.{peer_field} needs at least one peer")
+            raise PolicyError(f"{where}.{peer_field} needs at least one peer")
         scopes = tuple(_scope(p, f"{where}.{peer_field}[{j}]") for j, p in enumerate(peers))
         ports = rule.get("ports") or []
         if not isinstance(ports, list):
-            raise AdminError(f"{where}.ports must be a list")
+            raise PolicyError(f"{where}.ports must be a list")
         refs = tuple(ref for j, p in enumerate(ports) for ref in _port(p, f"{where}.ports[{j}]"))
         out.append(AdminRule(str(rule.get("name") or i), action, scopes, refs))
     return tuple(out)
@@ -139,23 +146,20 @@ def _port(raw: object, where: str) -> tuple[PortRef, ...]:
     """portNumber, namedPort or portRange; a named port matches the container port of that name on whatever
     protocol it declares, so it is kept once per protocol (a pod has one port of a given name)."""
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise AdminError(f"{where} must set exactly one of portNumber, namedPort or portRange")
+        raise PolicyError(f"{where} must set exactly one of portNumber, namedPort or portRange")
     (form, value), = raw.items()
     if form == "namedPort":
         if not isinstance(value, str) or not PORT_NAME.match(value):
-            raise AdminError(f"{where}.namedPort {value!r} is not a valid port name")
+            raise PolicyError(f"{where}.namedPort {value!r} is not a valid port name")
         return tuple(PortRef(p, name=value) for p in PROTOCOLS)
     if form not in ("portNumber", "portRange") or not isinstance(value, Mapping):
-        raise AdminError(f"{where} must set exactly one of portNumber, namedPort or portRange")
-    proto = str(value.get("protocol") or "TCP")
-    if proto not in PROTOCOLS:
-        raise AdminError(f"{where}.{form}.protocol {proto!r} is not TCP, UDP or SCTP")
+        raise PolicyError(f"{where} must set exactly one of portNumber, namedPort or portRange")
+    proto = checked_protocol(value, f"{where}.{form}")
     lo, hi = (value.get("port"),) * 2 if form == "portNumber" else (value.get("start"), value.get("end"))
-    if not all(isinstance(n, int) and not isinstance(n, bool) and MIN_PORT <= n <= MAX_PORT for n in (lo, hi)):
-        raise AdminError(f"{where}.{form} needs ports between {MIN_PORT} and {MAX_PORT}")
-    if lo > hi or (form == "portRange" and lo == hi):
-        raise AdminError(f"{where}.portRange.start must be less than end")
-    return (PortRef(proto, lo, hi),)
+    ref = checked_range(proto, lo, hi, f"{where}.{form}")
+    if form == "portRange" and ref.lo == ref.hi:
+        raise PolicyError(f"{where}.portRange.start must be less than end")
+    return (ref,)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -183,3 +187,25 @@ def first_match(rules: list[tuple[AdminPolicy, AdminRule]], ports_of: Callable[[
         if not open_ports:
             break
     return allowed, denied, passed
+
+
+def tiers(rules: list[tuple[AdminPolicy, AdminRule]], ports_of: Callable[[tuple[PortRef, ...]], PortSet],
+          reasons: list[str], baseline: bool = True) -> tuple[PortSet, PortSet, PortSet]:
+    """The admin verdict of one (subject, peer) pair, its ANP rules before its BANP rules: (ports an ANP
+    allows, ports left to NetworkPolicy, ports of those a BANP denies). `baseline=False` skips the BANPs
+    (NetworkPolicy isolates the subject, so they are not reached)."""
+    anps = [(p, r) for p, r in rules if p.kind == ANP]
+    allowed, denied, _ = first_match(anps, ports_of, ALL_PORTS, reasons)
+    rest = ALL_PORTS.difference(allowed).difference(denied)  # undecided or passed
+    base_denied = NO_PORTS
+    if baseline:
+        banps = [(p, r) for p, r in rules if p.kind == BANP]
+        _, base_denied, _ = first_match(banps, ports_of, rest, reasons)
+    return allowed, rest, base_denied
+
+
+def side_ports(verdict: tuple[PortSet, PortSet, PortSet], isolated: bool, policy_ports: PortSet) -> PortSet:
+    """One direction's ports: what an ANP allows, plus of the rest what NetworkPolicy allows (`policy_ports`)
+    when one isolates the subject, else what no BANP denies."""
+    allowed, rest, base_denied = verdict
+    return allowed.union(rest.intersection(policy_ports if isolated else ALL_PORTS.difference(base_denied)))

@@ -1,10 +1,11 @@
 """The grouped reachability engine: every class x class cell of the matrix, without looping over pairs.
 
-Pods with the same namespace, labels, named ports and hostNetwork flag are indistinguishable to
+Pods with the same namespace, labels, named ports, hostNetwork flag and ipBlocks holding their IP are alike to
 NetworkPolicy, so the model works on equivalence classes. A set of classes is a Python int used as a
 bitset; selectors are evaluated against label indexes (bitset unions/intersections), never per class.
 A matrix row is `{PortSet: bitset of destination classes}`: computed by partition refinement of the
 destinations by which rule pieces cover them, and shared by every source with the same policy signature.
+ANP/BANP rules partition a row's destinations the same way and are applied around its NetworkPolicy regions.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from nis2kube.inventory.selectors import Selector
-from nis2kube.netpol.explain import external_pieces, external_side, pair_ports
+from nis2kube.netpol.admin import AdminPolicy, AdminRule, Scope, side_ports, tiers
+from nis2kube.netpol.explain import external_pieces, external_side
 from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
-from nis2kube.netpol.model import Endpoint, Model, Peer, Policy
+from nis2kube.netpol.model import Endpoint, Model, Peer, Policy, resolve_ports
 from nis2kube.netpol.ports import ALL_PORTS, NO_PORTS, PortRef, PortSet
 
 Pieces = list[tuple[PortSet, int]]  # (ports, bitset of destination classes)
+Verdict = tuple[PortSet, PortSet, PortSet]  # admin.tiers: (ANP-allowed, left to NetworkPolicy, BANP-denied)
 
 
 def bits_of(x: int) -> list[int]:
@@ -58,6 +61,7 @@ class ClassIndex:
             for name, proto, number in c.named_ports:
                 self.named[(name, proto)][number] |= bit
         self._ns_sel: dict[Selector, int] = {}
+        self._ip_bits: dict[IPSet, int] = {}
 
     def select(self, selector: Selector, candidates: int) -> int:
         """Classes among `candidates` whose labels the selector matches (exact metav1 semantics)."""
@@ -88,9 +92,20 @@ class ClassIndex:
             self._ns_sel[selector] = found
         return found
 
+    def in_block(self, block: IPSet) -> int:
+        """Classes of pods whose IP the ipBlock holds (a class's IPs all fall in the same ipBlocks)."""
+        found = self._ip_bits.get(block)
+        if found is None:
+            found = 0
+            for bit, c in self.with_ip:
+                if c.in_block(block):
+                    found |= bit
+            self._ip_bits[block] = found
+        return found
+
     def peer(self, policy: Policy, peer: Peer) -> int:
         if peer.ip is not None:
-            return sum(bit for bit, c in self.with_ip if c.in_block(peer.ip))
+            return self.in_block(peer.ip)
         if peer.pod_selector is None:
             return 0
         if peer.namespace_selector is None:
@@ -236,8 +251,6 @@ class Matrix:
 
 def compute_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[int, dict[PortSet, int]]:
     """The matrix rows of the given source classes."""
-    if model.admin:
-        return _pairwise_rows(model, index, sources)
     isolated_in = 0
     egress_of: dict[int, list[Policy]] = defaultdict(list)
     contributions: list[tuple[tuple[PortRef, ...], int]] = []  # (ports, destination classes)
@@ -264,39 +277,126 @@ def compute_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[in
             for s in bits_of(subjects):
                 egress_of[s].append(policy)
     open_in = index.all & ~isolated_in
+    admin = AdminTiers(model, index, isolated_in) if model.admin else None
     egress_cache: dict[tuple[int, ...], list[tuple[int, PortSet]]] = {}
+    ingress_cache: dict[tuple[int, ...], list[tuple[int, PortSet]]] = {}
     rows_cache: dict[tuple, dict[PortSet, int]] = {}
     rows: dict[int, dict[PortSet, int]] = {}
     for s in sources:
         pols = egress_of.get(s, [])
         ekey = tuple(id(p) for p in pols)
         ikey = tuple(by_source.get(s, ()))
-        row = rows_cache.get((ekey, ikey))
+        akey = admin.keys(s) if admin else ()
+        row = rows_cache.get((ekey, ikey, akey))
         if row is None:
             e_regions = egress_cache.get(ekey)
             if e_regions is None:
                 e_regions = egress_cache[ekey] = _egress_regions(index, pols)
-            i_pieces: Pieces = [(ALL_PORTS, open_in)] if open_in else []
-            for k in (*universal, *ikey):
-                ports, dests = contributions[k]
-                i_pieces.extend(index.resolve(ports, dests))
-            row = rows_cache[(ekey, ikey)] = combine(e_regions, refine(i_pieces, index.all))
+            i_regions = ingress_cache.get(ikey)
+            if i_regions is None:
+                i_pieces: Pieces = [(ALL_PORTS, open_in)] if open_in else []
+                for k in (*universal, *ikey):
+                    ports, dests = contributions[k]
+                    i_pieces.extend(index.resolve(ports, dests))
+                i_regions = ingress_cache[ikey] = refine(i_pieces, index.all)
+            if admin:
+                e_regions, i_regions = admin.apply(akey, e_regions, i_regions, bool(pols))
+            row = rows_cache[(ekey, ikey, akey)] = combine(e_regions, i_regions)
         rows[s] = row
     return rows
 
 
-def _pairwise_rows(model: Model, index: ClassIndex, sources: list[int]) -> dict[int, dict[PortSet, int]]:
-    """Rows class pair by class pair: admin tiers decide per port in rule order, which the bitset refinement
-    does not model; only clusters with ANP/BANP objects pay for it."""
-    rows: dict[int, dict[PortSet, int]] = {}
-    for s in sources:
-        row: dict[PortSet, int] = defaultdict(int)
-        for d in bits_of(index.all):
-            ports = pair_ports(model, model.classes[s], model.classes[d])
-            if ports:
-                row[ports] |= 1 << d
-        rows[s] = dict(row)
-    return rows
+class AdminTiers:
+    """The ANP/BANP tiers over classes: each admin policy's subject and each rule's peers resolved once as
+    bitsets, so a row is refined by the rules that apply to its source, not evaluated pair by pair."""
+
+    def __init__(self, model: Model, index: ClassIndex, isolated_in: int) -> None:
+        self.model = model
+        self.index = index
+        self.isolated_in = isolated_in
+        # (policy, rule, subjects, peers), in evaluation order, per direction
+        self.rules = {d: self._compile(d) for d in ("egress", "ingress")}
+        self._regions: dict[tuple[str, tuple[int, ...]], list[tuple[int, Verdict]]] = {}
+
+    def _scope(self, scope: Scope) -> int:
+        return self.index.select(scope[1], self.index.in_namespaces(scope[0]))
+
+    def _compile(self, direction: str) -> list[tuple[AdminPolicy, AdminRule, int, int]]:
+        out = []
+        for policy in self.model.admin:
+            subjects = self._scope(policy.subject)
+            for rule in getattr(policy, direction) if subjects else ():
+                peers = 0
+                for scope in rule.peers:
+                    peers |= self._scope(scope)
+                if peers:
+                    out.append((policy, rule, subjects, peers))
+        return out
+
+    def keys(self, s: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The admin rules that can apply to source class s: egress ones with s as subject, ingress ones with
+        s as peer."""
+        return (tuple(k for k, (_, _, subjects, _) in enumerate(self.rules["egress"]) if subjects >> s & 1),
+                tuple(k for k, (_, _, _, peers) in enumerate(self.rules["ingress"]) if peers >> s & 1))
+
+    def apply(self, key: tuple[tuple[int, ...], tuple[int, ...]], e_regions: list[tuple[int, PortSet]],
+              i_regions: list[tuple[int, PortSet]], egress_isolated: bool) -> tuple[list, list]:
+        """The NetworkPolicy egress and ingress regions of a row with the admin tiers around them."""
+        return (_around(self.regions("egress", key[0]), e_regions, self.index.all if egress_isolated else 0),
+                _around(self.regions("ingress", key[1]), i_regions, self.isolated_in))
+
+    def regions(self, direction: str, ks: tuple[int, ...]) -> list[tuple[int, Verdict]]:
+        """Partition the destinations by which of the rules `ks` cover them (the other end's classes: peers
+        for egress, subjects for ingress), each part with its admin verdict."""
+        found = self._regions.get((direction, ks))
+        if found is None:
+            rules = self.rules[direction]
+            parts: list[tuple[int, tuple[int, ...]]] = [(self.index.all, ())]
+            for k in ks:
+                covered = rules[k][3] if direction == "egress" else rules[k][2]
+                parts = [(b, has) for bits, hit in parts
+                         for b, has in ((bits & covered, (*hit, k)), (bits & ~covered, hit)) if b]
+            found = self._regions[(direction, ks)] = [
+                piece for bits, hit in parts for piece in self._verdicts(bits, [rules[k][:2] for k in hit])]
+        return found
+
+    def _verdicts(self, bits: int, rules: list[tuple[AdminPolicy, AdminRule]]) -> list[tuple[int, Verdict]]:
+        """Named ports resolve on each destination: such rules are evaluated once per distinct set of
+        container ports among the destinations, the others once for all of them."""
+        classes = self.model.classes
+        groups: dict[frozenset | None, int] = defaultdict(int)
+        if any(ref.name is not None for _, rule in rules for ref in rule.ports):
+            for d in bits_of(bits):
+                groups[classes[d].named_ports] |= 1 << d
+        else:
+            groups[None] = bits
+        out = []
+        for group in groups.values():
+            dst = classes[(group & -group).bit_length() - 1]
+            out.append((group, tiers(rules, lambda ports, dst=dst: resolve_ports(ports, dst), [])))
+        return out
+
+
+def _around(verdicts: list[tuple[int, Verdict]], regions: list[tuple[int, PortSet]],
+            isolated: int) -> list[tuple[int, PortSet]]:
+    """Per destination, side_ports of its admin verdict (`verdicts` partition every destination) and its
+    NetworkPolicy ports (none where no region covers it), grouped by the result. `isolated`: destinations
+    for which NetworkPolicy isolates this direction's subject."""
+    out: dict[PortSet, int] = defaultdict(int)
+    uncovered = 0
+    for bits, _ in verdicts:
+        uncovered |= bits
+    for bits, _ in regions:
+        uncovered &= ~bits
+    for vbits, verdict in verdicts:
+        for rbits, ports in (*regions, (uncovered, NO_PORTS)):
+            both = vbits & rbits
+            for part, iso in ((both & isolated, True), (both & ~isolated, False)):
+                if part:
+                    result = side_ports(verdict, iso, ports)
+                    if result:
+                        out[result] |= part
+    return [(bits, ports) for ports, bits in out.items()]
 
 
 def _egress_regions(index: ClassIndex, policies: list[Policy]) -> list[tuple[int, PortSet]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nis2kube.netpol.admin import BANP, AdminPolicy, AdminRule, first_match, in_scope
+from nis2kube.netpol.admin import AdminPolicy, AdminRule, in_scope, side_ports, tiers
 from nis2kube.netpol.ipsets import IPSet
 from nis2kube.netpol.model import Endpoint, Model, Peer, Policy, Rule, resolve_ports
 from nis2kube.netpol.ports import ALL_PORTS, NO_PORTS, PortSet
@@ -123,22 +123,15 @@ def _side(model: Model, direction: str, src: Endpoint, dst: Endpoint) -> Side:
 def _admin_tiers(model: Model, side: Side, end: Endpoint, peer: Endpoint, dst: Endpoint) -> None:
     """Put the NetworkPolicy verdict of `side` between the ANP tier (before) and the BANP tier (after it,
     only when no NetworkPolicy isolates `end`)."""
-    anps = _admin_rules(model, side.direction, end, peer, baseline=False)
-    allowed, denied, _ = first_match(anps, lambda ports: resolve_ports(ports, dst), ALL_PORTS, side.admin)
-    rest = ALL_PORTS.difference(allowed).difference(denied)  # undecided or passed: NetworkPolicy's
-    if not side.isolated:
-        banps = _admin_rules(model, side.direction, end, peer, baseline=True)
-        _, base_denied, _ = first_match(banps, lambda ports: resolve_ports(ports, dst), rest, side.admin)
-        side.ports = rest.difference(base_denied)
-    side.ports = allowed.union(side.ports.intersection(rest))
+    rules = _admin_rules(model, side.direction, end, peer)
+    verdict = tiers(rules, lambda ports: resolve_ports(ports, dst), side.admin, baseline=not side.isolated)
+    side.ports = side_ports(verdict, side.isolated, side.ports)
 
 
-def _admin_rules(model: Model, direction: str, end: Endpoint, peer: Endpoint,
-                 baseline: bool) -> list[tuple[AdminPolicy, AdminRule]]:
-    """The rules of one tier whose subject is `end` and whose peers include `peer`, in evaluation order."""
+def _admin_rules(model: Model, direction: str, end: Endpoint, peer: Endpoint) -> list[tuple[AdminPolicy, AdminRule]]:
+    """The admin rules whose subject is `end` and whose peers include `peer`, in evaluation order."""
     end_ns, peer_ns = model.ns_labels(end.namespace), model.ns_labels(peer.namespace)
-    return [(p, r) for p in model.admin if (p.kind == BANP) == baseline
-            and in_scope(p.subject, end_ns, end.labels)
+    return [(p, r) for p in model.admin if in_scope(p.subject, end_ns, end.labels)
             for r in getattr(p, direction) if any(in_scope(s, peer_ns, peer.labels) for s in r.peers)]
 
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from nis2kube.findings import ResourceRef
 from nis2kube.inventory import Inventory
-from nis2kube.inventory.selectors import EVERYTHING, InvalidSelector, Selector, labels_of, parse_selector
+from nis2kube.inventory.selectors import EVERYTHING, Selector, labels_of
 from nis2kube.inventory.workloads import iter_containers, workloads
-from nis2kube.netpol.admin import ANP, BANP, AdminError, AdminPolicy, Unsupported, compile_admin
+from nis2kube.netpol.admin import ANP, BANP, AdminPolicy, Unsupported, compile_admin, selector
 from nis2kube.netpol.ipsets import ALL_EXTERNAL, IPSet
 from nis2kube.netpol.ports import (
     ALL_PORTS,
@@ -23,9 +23,11 @@ from nis2kube.netpol.ports import (
     MIN_PORT,
     NO_PORTS,
     PORT_NAME,
-    PROTOCOLS,
+    PolicyError,
     PortRef,
     PortSet,
+    checked_protocol,
+    checked_range,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +68,8 @@ class Endpoint:
 
     @property
     def class_key(self) -> tuple:
-        return (self.namespace, frozenset(self.labels.items()), self.named_ports, self.host_network, self.ip)
+        """What NetworkPolicy selectors and ports see; `_classes` adds which ipBlocks hold the IP."""
+        return (self.namespace, frozenset(self.labels.items()), self.named_ports, self.host_network)
 
     def resolve_named(self, name: str, protocol: str) -> int | None:
         """The number of the destination's container port `name` on `protocol` (None: it has none)."""
@@ -84,10 +87,6 @@ class Peer:
     namespace_selector: Selector | None = None
     ip: IPSet | None = None
     text: str = ""
-
-    @property
-    def is_ip(self) -> bool:
-        return self.ip is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,24 +177,12 @@ def build_model(inv: Inventory) -> Model:
 
 
 def _build(inv: Inventory) -> Model:
+    found = workloads(inv)
     endpoints = [
         endpoint_of(w.namespace, w.kind, w.name, w.pod_labels, w.pod_spec, w.ref,
                     pod_ip(w.obj) if w.kind == "Pod" else None)
-        for w in workloads(inv)
+        for w in found
     ]
-    classes: list[Endpoint] = []
-    index: dict[tuple, int] = {}
-    class_of: list[int] = []
-    members: list[list[int]] = []
-    for i, e in enumerate(endpoints):
-        c = index.get(e.class_key)
-        if c is None:
-            c = index[e.class_key] = len(classes)
-            classes.append(e)
-            members.append([])
-        class_of.append(c)
-        members[c].append(i)
-    namespaces = {ns: inv.namespace_labels(ns) for ns in inv.namespaces()}
     problems: list[str] = []
     policies = []
     for obj in inv.objects("NetworkPolicy"):
@@ -206,19 +193,46 @@ def _build(inv: Inventory) -> Model:
             where = f" ({ref.location.file})" if ref.location else ""
             problems.append(f"NetworkPolicy {ref.namespace}/{ref.name}{where}: {exc}; the API server would "
                             "reject it, so it is not applied")
+    classes, class_of, members = _classes(endpoints, policies)
+    namespaces = {ns: inv.namespace_labels(ns) for ns in inv.namespaces()}
     problems.extend(_unknown_namespace_labels(inv, endpoints, policies))
     admin, unmodelled = _admin_policies(inv, problems)
     for group, kind, cluster_wide in UNMODELLED_KINDS:
         for obj in inv.objects(kind, group):
             meta = obj.get("metadata") or {}
             unmodelled.append((kind, None if cluster_wide else meta.get("namespace"), str(meta.get("name", ""))))
+    bare = {(w.namespace, w.name) for w in found if w.kind == "Pod"}
     pods = {}
     for pod in inv.objects("Pod"):
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
         ns, name = meta.get("namespace") or "default", str(meta.get("name", ""))
-        pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod), pod_ip(pod))
+        # A controller's pod is judged as its workload (a template: its pods' IPs change on every rollout),
+        # so it gets no IP here either, and `ns/pod` answers as `ns/workload` does.
+        ip = pod_ip(pod) if (ns, name) in bare else None
+        pods[(ns, name)] = endpoint_of(ns, "Pod", name, labels_of(pod), spec, inv.ref(pod), ip)
     return Model(endpoints, classes, class_of, members, namespaces, policies, unmodelled, problems, pods, admin=admin)
+
+
+def _classes(endpoints: list[Endpoint], policies: list[Policy]) -> tuple[list[Endpoint], list[int], list[list[int]]]:
+    """Group endpoints into classes: (representatives, endpoint -> class, class -> endpoints). Pod IPs split
+    classes only by which ipBlock peers contain them, so IPs no ipBlock tells apart stay in one class."""
+    blocks = list(dict.fromkeys(peer.ip for p in policies for rule in p.ingress + p.egress
+                                for peer in rule.peers or () if peer.ip is not None))
+    classes: list[Endpoint] = []
+    index: dict[tuple, int] = {}
+    class_of: list[int] = []
+    members: list[list[int]] = []
+    for i, e in enumerate(endpoints):
+        key = (e.class_key, frozenset(j for j, block in enumerate(blocks) if e.in_block(block)))
+        c = index.get(key)
+        if c is None:
+            c = index[key] = len(classes)
+            classes.append(e)
+            members.append([])
+        class_of.append(c)
+        members[c].append(i)
+    return classes, class_of, members
 
 
 def _admin_policies(inv: Inventory, problems: list[str]) -> tuple[list[AdminPolicy], list[tuple[str, None, str]]]:
@@ -231,7 +245,7 @@ def _admin_policies(inv: Inventory, problems: list[str]) -> tuple[list[AdminPoli
                 admin.append(compile_admin(obj))
             except Unsupported:
                 unmodelled.append((kind, None, name))
-            except AdminError as exc:
+            except PolicyError as exc:
                 problems.append(f"{kind} {name}: {exc}; the API server would reject it, so it is not applied")
     admin.sort(key=lambda p: (p.kind != ANP, p.priority, p.name))
     return admin, unmodelled
@@ -276,10 +290,6 @@ def endpoint_of(namespace: str, kind: str, name: str, labels: Mapping[str, str],
 
 # ---- compiling one NetworkPolicy --------------------------------------------------------------------------
 
-class PolicyError(ValueError):
-    """The policy breaks the API server's validation."""
-
-
 def compile_policy(obj: dict, ref: ResourceRef | None = None) -> Policy:
     meta = obj.get("metadata") or {}
     namespace, name = meta.get("namespace") or "default", str(meta.get("name", ""))
@@ -287,7 +297,7 @@ def compile_policy(obj: dict, ref: ResourceRef | None = None) -> Policy:
     if not isinstance(spec, dict):
         raise PolicyError("spec is missing or not a mapping")
     # podSelector is a plain struct in the Go type: absent or null decodes to {}, every pod of the namespace
-    pod_selector = _selector(spec.get("podSelector") or {}, "spec.podSelector")
+    pod_selector = selector(spec.get("podSelector") or {}, "spec.podSelector")
     ingress = _rules(spec.get("ingress"), "ingress", "from")
     egress = _rules(spec.get("egress"), "egress", "to")
     types = spec.get("policyTypes")
@@ -299,13 +309,6 @@ def compile_policy(obj: dict, ref: ResourceRef | None = None) -> Policy:
             raise PolicyError(f"spec.policyTypes must list Ingress and/or Egress, not {types!r}")
         affects_ingress, affects_egress = "Ingress" in types, "Egress" in types
     return Policy(namespace, name, pod_selector, affects_ingress, affects_egress, ingress, egress, ref)
-
-
-def _selector(raw: object, where: str) -> Selector:
-    try:
-        return parse_selector(raw)
-    except InvalidSelector as exc:
-        raise PolicyError(f"{where}: {exc}") from None
 
 
 def _rules(raw: object, direction: str, peer_field: str) -> tuple[Rule, ...]:
@@ -362,8 +365,8 @@ def _peer(raw: object, where: str) -> Peer:
         return Peer(ip=ip, text=text)
     if not has_pod and not has_ns:
         raise PolicyError(f"{where} must set podSelector, namespaceSelector or ipBlock")
-    pod = _selector(raw["podSelector"], f"{where}.podSelector") if has_pod else EVERYTHING
-    ns = _selector(raw["namespaceSelector"], f"{where}.namespaceSelector") if has_ns else None
+    pod = selector(raw["podSelector"], f"{where}.podSelector") if has_pod else EVERYTHING
+    ns = selector(raw["namespaceSelector"], f"{where}.namespaceSelector") if has_ns else None
     parts = []
     if has_ns:
         parts.append(f"namespaceSelector {_show(raw.get('namespaceSelector'))}")
@@ -388,9 +391,7 @@ def _show(selector: object) -> str:
 def _port(raw: object, where: str) -> PortRef:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where} must be a mapping")
-    proto = str(raw.get("protocol") or "TCP")
-    if proto not in PROTOCOLS:
-        raise PolicyError(f"{where}.protocol {proto!r} is not TCP, UDP or SCTP")
+    proto = checked_protocol(raw, where)
     port, end = raw.get("port"), raw.get("endPort")
     if port is None:
         if end is not None:
@@ -406,14 +407,7 @@ def _port(raw: object, where: str) -> PortRef:
         return PortRef(proto, name=port)
     if not isinstance(port, int):
         raise PolicyError(f"{where}.port must be a number or a name")
-    number = port
-    if not MIN_PORT <= number <= MAX_PORT:
-        raise PolicyError(f"{where}.port {port!r} is outside 1-65535")
-    if end is None:
-        return PortRef(proto, number, number)
-    if isinstance(end, bool) or not isinstance(end, int) or not number <= end <= MAX_PORT:
-        raise PolicyError(f"{where}.endPort {end!r} must be a number between port and 65535")
-    return PortRef(proto, number, end)
+    return checked_range(proto, port, port if end is None else end, where)
 
 
 def resolve_ports(ports: tuple[PortRef, ...], dst: Endpoint) -> PortSet:

@@ -7,6 +7,7 @@ cache unions/intersections of the few distinct sets a cluster has and compare ce
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -14,6 +15,11 @@ from nis2kube.netpol.intervals import Intervals, intersect, merge, subtract
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MIN_PORT, MAX_PORT = 1, 65535
+
+
+class PolicyError(ValueError):
+    """A policy object breaks the API server's (or the CRD's) validation: it cannot exist in a cluster."""
+
 
 @dataclass(frozen=True, slots=True)
 class PortSet:
@@ -137,6 +143,24 @@ def parse_port_ref(text: str) -> PortRef:
     if PORT_NAME.match(name) and not name.isdigit():
         return PortRef(_protocol(proto or "TCP", value), name=name)
     raise ValueError(f"invalid port {value!r}; use PORT/PROTO, PORT-ENDPORT/PROTO or a port name")
+
+
+def checked_protocol(raw: Mapping, where: str) -> str:
+    """A policy port's `protocol` (TCP when absent), as NetworkPolicy and the admin policies validate it."""
+    proto = str(raw.get("protocol") or "TCP")
+    if proto not in PROTOCOLS:
+        raise PolicyError(f"{where}.protocol {proto!r} is not TCP, UDP or SCTP")
+    return proto
+
+
+def checked_range(protocol: str, lo: object, hi: object, where: str) -> PortRef:
+    """A policy's numeric port or range (`port`..`endPort`, `start`..`end`): numbers in 1-65535, in order."""
+    for value in (lo, hi):
+        if isinstance(value, bool) or not isinstance(value, int) or not MIN_PORT <= value <= MAX_PORT:
+            raise PolicyError(f"{where}: port {value!r} is not a number between {MIN_PORT} and {MAX_PORT}")
+    if lo > hi:  # type: ignore[operator]
+        raise PolicyError(f"{where}: the range ends ({hi}) before it starts ({lo})")
+    return PortRef(protocol, lo, hi)  # type: ignore[arg-type]
 
 
 def _protocol(text: str, whole: str) -> str:
