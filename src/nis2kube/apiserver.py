@@ -8,7 +8,7 @@ neither exists, and the checks say which evidence to supply instead.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nis2kube.checks.registry import CheckContext, InputError
 from nis2kube.findings import ResourceRef
@@ -22,22 +22,23 @@ MISSING_EVIDENCE = (
 
 @dataclass(frozen=True)
 class ApiServer:
-    """Flags of one kube-apiserver (`--name` without dashes -> last value; bare flags map to "true")."""
+    """Flags of one kube-apiserver (`--name` without dashes -> every value given, in order; bare flags are
+    "true"). Only the occurrences are kept: the value a flag ends up with is derived from them."""
 
-    flags: dict[str, str]
+    values: dict[str, list[str]]
     ref: ResourceRef  # the Pod the flags were read from (reported on)
     origin: str  # "manifest" or "inventory"
-    values: dict[str, list[str]] = field(default_factory=dict)  # every occurrence, in order
     image: str = ""  # the container image, whose tag is the version (resilience.k8s-version)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self.flags.get(name, default)
+        """The value a string or int flag ends up with: the last occurrence wins, as in pflag."""
+        given = self.values.get(name)
+        return given[-1] if given else default
 
     def list(self, name: str) -> list[str]:
         """A string-slice flag (e.g. --authorization-mode=Node,RBAC): pflag appends repeated occurrences
         (`--authorization-mode=Node --authorization-mode=RBAC` is both), each split at commas."""
-        given = self.values.get(name) or ([self.flags[name]] if name in self.flags else [])
-        return [v.strip() for value in given for v in value.split(",") if v.strip()]
+        return [v.strip() for value in self.values.get(name, []) for v in value.split(",") if v.strip()]
 
 
 # kube-apiserver's boolean flags: pflag gives them a value only through `=` (`--anonymous-auth false` sets
@@ -87,32 +88,6 @@ def parse_flags(argv: list) -> dict[str, str]:
     return {name: values[-1] for name, values in parse_flag_values(argv).items()}
 
 
-def go_int(text: str) -> int | None:
-    """An int flag's value as pflag parses it (strconv.ParseInt, base 0: `0x1e`, `0o36`, `036` octal,
-    `1_000`); None when kube-apiserver would refuse it."""
-    sign = text[:1] if text[:1] in "+-" else ""
-    body = text[len(sign):]
-    if len(body) > 1 and body[0] == "0" and body[1] in "01234567_":
-        body = "0o" + body[1:]  # a leading 0 means octal in Go, an error in Python
-    if not body[:1].isdigit() or not body.isascii() or body != body.strip():
-        return None
-    try:
-        return int(sign + body, 0)
-    except ValueError:
-        return None
-
-
-# what strconv.ParseBool accepts
-_GO_BOOLS = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
-    ("0", "f", "F", "FALSE", "false", "False"), False
-)
-
-
-def go_bool(text: str) -> bool | None:
-    """A bool flag's value as pflag parses it (strconv.ParseBool); None when the program would refuse it."""
-    return _GO_BOOLS.get(text)
-
-
 def _argv(container: dict) -> list:
     """command + args, treating wrong-typed fields as absent (the input is hostile until proven otherwise)."""
     command, args = container.get("command"), container.get("args")
@@ -146,7 +121,7 @@ def _from_pod(pod: dict, ref: ResourceRef, origin: str) -> ApiServer | None:
         argv = _argv(container)
         values = parse_flag_values(argv[1:] if argv and not str(argv[0]).startswith("-") else argv)
         image = str(container.get("image", ""))
-        return ApiServer({name: given[-1] for name, given in values.items()}, ref, origin, values, image)
+        return ApiServer(values, ref, origin, image)
     return None
 
 

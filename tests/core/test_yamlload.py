@@ -37,7 +37,13 @@ def test_merge_keys_are_applied():
 
 def test_go_number_edge_cases():
     assert go_yaml_number("0x") == "0x"
-    assert go_yaml_number("99999999999999999999999") == 99999999999999999999999  # big.Int in go-yaml
+    # beyond int64: go-yaml's uint64 or float, then sigs.k8s.io/json's float64; hex that large stays a string
+    assert go_yaml_number("9223372036854775807") == 2**63 - 1
+    assert go_yaml_number("18446744073709551615") == 2.0**64 and isinstance(go_yaml_number("2" + "0" * 19), float)
+    assert go_yaml_number("99999999999999999999999") == 1e23
+    assert go_yaml_number("-9223372036854775809") == -(2.0**63)
+    assert go_yaml_number("0x1ffffffffffffffff") == "0x1ffffffffffffffff"
+    assert go_yaml_number("1e400") == "1e400"  # ParseFloat's range error: not a number at all
     assert go_yaml_number("-") == "-"
 
 

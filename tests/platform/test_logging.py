@@ -9,10 +9,11 @@ import textwrap
 import pytest
 
 from conftest import apiserver_pod, inventory_from_yaml, run_check
-from nis2kube.apiserver import apiservers, go_bool, parse_flag_values, parse_flags
+from nis2kube.apiserver import apiservers, parse_flag_values, parse_flags
 from nis2kube.checks.logging import duration_days, es_time_days, glob_regex
 from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.findings import Status
+from nis2kube.gostrconv import parse_bool
 
 CORPORA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 FALCO_POLICY = CORPORA / "falco-k8saudit/falcosecurity-plugins/plugins/k8saudit/configs/audit-policy.yaml"
@@ -465,7 +466,7 @@ def test_flag_parsing_follows_pflag():
 def test_other_programs_name_their_bool_flags_and_values_are_strconv_parse_bool():
     argv = ["--run-firewall", "false", "--profiling", "false"]
     assert parse_flag_values(argv, bool_flags={"run-firewall"}) == {"run-firewall": ["true"], "profiling": ["false"]}
-    assert [go_bool(v) for v in ("1", "T", "True", "0", "f", "FALSE", "yes", "tRuE", "")] == [
+    assert [parse_bool(v) for v in ("1", "T", "True", "0", "f", "FALSE", "yes", "tRuE", "")] == [
         True, True, True, False, False, False, None, None, None]
 
 
@@ -483,6 +484,11 @@ def test_rotation_numbers_are_go_integers_and_negatives_are_refused():
     assert "--audit-log-maxage=24 is below the minimum 30" in found[Status.FAIL]  # leading 0: octal
     assert any(m.startswith("--audit-log-maxbackup=-1 is negative") for m in found[Status.FAIL])
     assert "--audit-log-maxsize=128 (minimum 100)" in found[Status.PASS]
+    # strconv.ParseInt's int64 range: kube-apiserver refuses a larger value as it refuses a word
+    huge = inventory_from_yaml(apiserver_pod("--audit-policy-file=/p.yaml", "--audit-log-path=/a.log",
+                                             "--audit-log-maxage=99999999999999999999"))
+    assert "--audit-log-maxage=99999999999999999999 is not a number" in by_status(
+        run_check("logging.audit-log-rotation", huge))[Status.FAIL]
 
 
 def test_webhook_without_policy_file_ships_nothing():

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers, go_bool
+from nis2kube import gostrconv
+from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
 from nis2kube.inventory.selectors import labels_of
@@ -91,7 +92,7 @@ def anonymous_auth(ctx: CheckContext) -> Iterator[Finding]:
         return
     for server in servers:
         value = server.get("anonymous-auth")
-        if value is not None and go_bool(value) is False:
+        if value is not None and gostrconv.parse_bool(value) is False:
             yield ctx.passed(server.ref, f"--anonymous-auth={value}")
         elif value is None and server.get("authentication-config"):
             yield ctx.not_assessed(server.ref, "anonymous access is configured in the --authentication-config file, "

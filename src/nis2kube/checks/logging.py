@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nis2kube import apiserver
+from nis2kube import apiserver, gostrconv
 from nis2kube.auditpolicy import AuditPolicy, Level, PolicyError, Shape, load_policy_file, parse_policy
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, tolerates_control_plane, unlisted
@@ -114,7 +114,7 @@ def audit_log_rotation(ctx: CheckContext) -> Iterator[Finding]:
             flag = f"audit-log-{name}"
             raw = server.get(flag)
             evidence = {"flag": f"--{flag}", "value": raw, "minimum": minimum}
-            value = apiserver.go_int(raw) if raw is not None else 0
+            value = gostrconv.parse_int(raw) if raw is not None else 0
             if value is None:
                 yield ctx.fail(server.ref, f"--{flag}={raw} is not a number", evidence=evidence)
                 continue
@@ -500,7 +500,7 @@ class RetentionSource:
     note: str = ""
 
 
-_PROM_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_PROM_PART = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")  # ASCII digits, as model.ParseDuration's regexp
 _PROM_UNITS = ("y", "w", "d", "h", "m", "s", "ms")  # the order model.ParseDuration insists on
 _UNIT_DAYS = {"y": 365.0, "w": 7.0, "d": 1.0, "h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400, "ms": 1 / 86_400_000,
               "micros": 1 / 86_400_000_000, "nanos": 1 / 86_400_000_000_000}
@@ -521,6 +521,7 @@ def duration_days(text: object) -> float | None:
     return days if days <= _MAX_GO_DURATION_DAYS else None
 
 
+# `\d`, not [0-9]: Java's Long.parseLong takes any Unicode decimal digit (Character.digit), and so does int()
 _ES_TIME = re.compile(r"([+-]?\d+)\s*(nanos|micros|ms|s|m|h|d)")
 
 

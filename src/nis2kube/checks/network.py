@@ -21,7 +21,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from nis2kube.apiserver import go_bool, parse_flag_values
+from nis2kube import gostrconv
+from nis2kube.apiserver import parse_flag_values
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.images import parse_image
@@ -348,7 +349,7 @@ def _bool_flag(container: Mapping, name: str) -> bool | None:
     """A boolean pflag in command+args as spf13/pflag parses it (the agents use pflag too, so `--name false` is
     true plus a stray word); None when absent, or when ParseBool rejects the value, which stops the program."""
     given = parse_flag_values(_args(container), bool_flags={name}).get(name)
-    return go_bool(given[-1]) if given else None
+    return gostrconv.parse_bool(given[-1]) if given else None
 
 
 def classify_container(container: Mapping) -> tuple[str, bool, str] | None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from nis2kube import gostrconv
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.images import parse_image
@@ -70,22 +71,11 @@ def tolerates(toleration: dict, taint: dict) -> bool:
     if operator == "Equal":
         return mine == theirs
     if operator in ("Lt", "Gt"):
-        want, have = _int64(mine), _int64(theirs)
+        want, have = gostrconv.parse_int(mine, 10), gostrconv.parse_int(theirs, 10)
         if want is None or have is None:
             return False
         return have < want if operator == "Lt" else have > want
     return False
-
-
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _int64(text: str) -> int | None:
-    """strconv.ParseInt(text, 10, 64): no spaces, no underscores, no non-ASCII digits, int64 range."""
-    if not _GO_INT.fullmatch(text):
-        return None
-    value = int(text)
-    return value if -(2 ** 63) <= value < 2 ** 63 else None
 
 
 def daemonset_tolerations(pod_spec: dict) -> list[dict]:
@@ -114,7 +104,7 @@ def _requirement_valid(op: object, values: list) -> bool:
     if op in ("Exists", "DoesNotExist"):
         return not values
     if op in ("Gt", "Lt"):  # one int64 that is also a valid label value (so no sign)
-        return len(values) == 1 and values[0].isascii() and values[0].isdigit() and _int64(values[0]) is not None
+        return len(values) == 1 and values[0].isdigit() and gostrconv.parse_int(values[0], 10) is not None
     return False
 
 
@@ -131,7 +121,7 @@ def _expression_matches(expr: dict, labels: dict[str, str]) -> bool:
         return key in labels
     if op == "DoesNotExist":
         return key not in labels
-    have = _int64(labels[key]) if key in labels else None
+    have = gostrconv.parse_int(labels[key], 10) if key in labels else None
     if have is None:
         return False
     want = int(values[0])

@@ -10,9 +10,12 @@ resolver and the number constructor below replace its rules. Alias expansion is 
 
 from __future__ import annotations
 
+import math
 import re
 
 import yaml
+
+from nis2kube import gostrconv
 
 try:  # the C parser is ~10x faster; fall back to the pure-Python one where libyaml is missing
     from yaml.cyaml import CParser as _Parser
@@ -37,42 +40,12 @@ _SPECIAL_FLOATS = {
 _NUMBER_TAG = "tag:nis2kube,2026:number"
 
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_INT_DIGITS = {
-    16: re.compile(r"[0-9a-fA-F]+\Z"),
-    10: re.compile(r"[0-9]+\Z"),
-    8: re.compile(r"[0-7]+\Z"),
-    2: re.compile(r"[01]+\Z"),
-}
-
-
 class AliasBombError(ValueError):
     """A document expands through aliases beyond MAX_ALIAS_EXPANSION nodes."""
 
 
-def _go_int(text: str) -> int | None:
-    """strconv.ParseInt/ParseUint with base 0 (prefixes 0x, 0o, 0b and a leading 0 for octal)."""
-    body, negative = text, False
-    if body[:1] in ("+", "-"):
-        negative, body = body[0] == "-", body[1:]
-    prefix = body[:2].lower()
-    if prefix == "0x":
-        base, digits = 16, body[2:]
-    elif prefix == "0o":
-        base, digits = 8, body[2:]
-    elif prefix == "0b":
-        base, digits = 2, body[2:]
-    elif len(body) > 1 and body[0] == "0":
-        base, digits = 8, body[1:]
-    else:
-        base, digits = 10, body
-    if not digits or not _INT_DIGITS[base].match(digits):
-        return None
-    value = int(digits, base)  # beyond 64 bits go-yaml uses big.Int, also a JSON number
-    return -value if negative else value
-
-
 def go_yaml_number(text: str) -> int | float | str:
-    """What go-yaml v2 makes of a plain scalar starting with a digit, a sign or a dot."""
+    """What a plain scalar starting with a digit, a sign or a dot is once Kubernetes has read it."""
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
     if text[0] == ".":
@@ -80,11 +53,15 @@ def go_yaml_number(text: str) -> int | float | str:
     plain = text.replace("_", "")
     if not plain:
         return text
-    as_int = _go_int(plain)
+    # go-yaml tries ParseInt, then ParseUint (64-bit), then a float; Kubernetes' JSON step (sigs.k8s.io/json)
+    # then keeps int64 and makes any other number a float64
+    as_int = gostrconv.parse_int(plain)
     if as_int is not None:
         return as_int
-    if _YAML_STYLE_FLOAT.match(plain):
-        return float(plain)
+    if (as_uint := gostrconv.parse_uint(plain)) is not None:
+        return float(as_uint)
+    if _YAML_STYLE_FLOAT.match(plain) and abs(as_float := float(plain)) != math.inf:
+        return as_float  # out of float64's range ParseFloat errs, and the scalar stays a string
     return text
 
 
