@@ -6,8 +6,8 @@ is not logged at all (level None). A policy that has a perfect `secrets: Metadat
 secret values into the log when an earlier, broader `RequestResponse` rule catches the same request. The
 matching below follows k8s.io/apiserver/pkg/audit/policy/checker.go: users, userGroups (any group), verbs,
 then either resources/namespaces or nonResourceURLs; `*`, `*/sub` and `res/*` resource wildcards;
-resourceNames; `/prefix*` URL wildcards; rule omitStages are unioned with the policy's; a rule's
-omitManagedFields, when set, overrides the policy's (default false).
+resourceNames; `/prefix*` URL wildcards; rule omitStages are unioned with the policy's. omitManagedFields
+is only type-checked (kube-apiserver refuses a non-bool): it changes what an event holds, not its level.
 
 `probe()` asks "is there any request of this shape that gets a level outside [lo, hi]?" over the identities,
 namespaces and names the policy itself mentions (plus unmentioned ones): each equivalence class of requests
@@ -99,7 +99,6 @@ class Rule:
     namespaces: frozenset[str] = frozenset()
     non_resource_urls: tuple[str, ...] = ()
     omit_stages: frozenset[str] = frozenset()
-    omit_managed_fields: bool | None = None  # None: the policy's setting applies
 
     @property
     def is_catch_all(self) -> bool:
@@ -181,7 +180,6 @@ class Decision:
     level: Level
     rule: Rule | None  # None: no rule matched, the API server's default (None) applies
     omit_stages: frozenset[str]
-    omit_managed_fields: bool = False
 
     def describe(self) -> str:
         if self.rule is None:
@@ -194,16 +192,13 @@ class AuditPolicy:
     rules: list[Rule]
     omit_stages: frozenset[str] = frozenset()
     source: str = "<policy>"
-    omit_managed_fields: bool = False
 
     def evaluate(self, req: Request) -> Decision:
         """First match wins; no match means level None (k8s DefaultAuditLevel) with the policy's own settings."""
         for rule in self.rules:
             if rule.matches(req):
-                omit_managed = self.omit_managed_fields if rule.omit_managed_fields is None \
-                    else rule.omit_managed_fields
-                return Decision(rule.level, rule, rule.omit_stages, omit_managed)
-        return Decision(Level.NONE, None, self.omit_stages, self.omit_managed_fields)
+                return Decision(rule.level, rule, rule.omit_stages)
+        return Decision(Level.NONE, None, self.omit_stages)
 
     # ---- probing -------------------------------------------------------------------------------------
     def identities(self) -> list[tuple[str | None, frozenset[str]]]:
@@ -280,11 +275,10 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _flag(value: object, where: str) -> bool | None:
-    """An optional boolean; anything else fails decoding in the API server."""
+def _flag(value: object, where: str) -> None:
+    """An optional boolean; anything else fails decoding in the API server (the value itself decides no level)."""
     if value is not None and not isinstance(value, bool):
         raise PolicyError(f"{where} must be true or false")
-    return value
 
 
 def _stages(value: object, where: str) -> frozenset[str]:
@@ -307,7 +301,7 @@ def parse_policy(doc: object, source: str) -> AuditPolicy:
         raise PolicyError(f"{source}: not an audit Policy (kind {doc.get('kind')!r}, apiVersion "
                           f"{doc.get('apiVersion')!r}; expected kind Policy, apiVersion {API_VERSION})")
     omit = _stages(doc.get("omitStages"), f"{source}: omitStages")
-    omit_managed = bool(_flag(doc.get("omitManagedFields"), f"{source}: omitManagedFields"))
+    _flag(doc.get("omitManagedFields"), f"{source}: omitManagedFields")
     raw_rules = doc.get("rules")
     if raw_rules is None:
         raw_rules = []
@@ -316,7 +310,7 @@ def parse_policy(doc: object, source: str) -> AuditPolicy:
     rules = [_parse_rule(raw, i, omit, source) for i, raw in enumerate(raw_rules, start=1)]
     if not rules:
         raise PolicyError(f"{source}: the policy has no rules (kube-apiserver refuses to start with it)")
-    return AuditPolicy(rules, omit, source, omit_managed)
+    return AuditPolicy(rules, omit, source)
 
 
 def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: str) -> Rule:
@@ -345,6 +339,7 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
         if names and not res:
             raise PolicyError(f"{where}.resources[{j}]: using resourceNames requires at least one resource")
         resources.append(GroupResources(group, res, names))
+    _flag(raw.get("omitManagedFields"), f"{where}.omitManagedFields")
     urls = _strings(raw.get("nonResourceURLs"), f"{where}.nonResourceURLs")
     namespaces = _strings(raw.get("namespaces"), f"{where}.namespaces")
     if urls and (resources or namespaces):
@@ -362,7 +357,6 @@ def _parse_rule(raw: object, index: int, policy_omit: frozenset[str], source: st
         namespaces=frozenset(namespaces),
         non_resource_urls=urls,
         omit_stages=policy_omit | _stages(raw.get("omitStages"), f"{where}.omitStages"),
-        omit_managed_fields=_flag(raw.get("omitManagedFields"), f"{where}.omitManagedFields"),
     )
 
 

@@ -278,14 +278,14 @@ def test_null_group_is_the_core_group():
     assert level(p, req(verb="watch", resource="events")) is Level.NONE
 
 
-def test_omit_managed_fields_rule_overrides_policy_default():
+def test_omit_managed_fields_must_be_a_bool_and_changes_no_level():
     p = policy({"level": "RequestResponse", "resources": [{"group": "apps"}], "omitManagedFields": False},
                {"level": "Metadata"}, omitManagedFields=True)
-    assert p.evaluate(req(resource="deployments", group="apps")).omit_managed_fields is False
-    assert p.evaluate(req()).omit_managed_fields is True  # rule 2 leaves it unset: the policy's applies
-    assert policy({"level": "Metadata"}).evaluate(req()).omit_managed_fields is False  # default false
-    with pytest.raises(PolicyError, match="omitManagedFields must be true or false"):
+    assert level(p, req(resource="deployments", group="apps")) is Level.REQUEST_RESPONSE
+    with pytest.raises(PolicyError, match=r"rules\[0\].omitManagedFields must be true or false"):
         policy({"level": "Metadata", "omitManagedFields": "yes"})
+    with pytest.raises(PolicyError, match="omitManagedFields must be true or false"):
+        policy({"level": "Metadata"}, omitManagedFields="yes")
 
 
 def test_deletecollection_is_probed_without_a_name():
