@@ -21,8 +21,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from nis2kube.checks.registry import InputError
-from nis2kube.images import ImageRef
-from nis2kube.trivy import canonical_image
+from nis2kube.images import ImageRef, canonical_image
 
 MAX_SBOM_BYTES = 128 * 1024 * 1024
 _IMAGE_PROPERTIES = ("aquasecurity:trivy:RepoDigest", "aquasecurity:trivy:RepoTag", "aquasecurity:trivy:Reference",

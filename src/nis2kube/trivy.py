@@ -4,7 +4,7 @@ Two sources say the same thing in two shapes: Trivy's JSON report (`trivy image 
 given with `--trivy-report`, and Trivy Operator's VulnerabilityReport objects found among the scanned
 objects. Both become `ScanReport`s indexed by image, so a container is matched to the scan of the exact
 image it runs: by digest when both sides know it, else by registry/repository:tag with Docker's defaulting
-(`nginx` is `docker.io/library/nginx:latest`; `index.docker.io` is `docker.io`).
+(`nginx` is `docker.io/library/nginx:latest`; Docker Hub under any of its host names is `docker.io`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import orjson
 
 from nis2kube.checks.registry import InputError
 from nis2kube.findings import ResourceRef
-from nis2kube.images import DEFAULT_REGISTRY, ImageRef, parse_image
+from nis2kube.images import ImageRef, canonical_image
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.workloads import report_owner
 
@@ -28,7 +28,6 @@ T = TypeVar("T")
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a Trivy report of a large image with descriptions is tens of MiB
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 TRIVY_GROUP = "aquasecurity.github.io"
 # Trivy Operator labels naming the scanned workload and container.
 LABEL_KIND = "trivy-operator.resource.kind"
@@ -45,15 +44,6 @@ def _d(value: object) -> dict:
 def _l(value: object) -> list:
     return value if isinstance(value, list) else []
 
-
-
-def canonical_image(ref: str) -> ImageRef:
-    """parse_image plus Docker Hub's host aliases, so every spelling of one image gives one key."""
-    image = parse_image(ref)
-    if image.registry in DOCKER_HUB_ALIASES:
-        repository = image.repository if "/" in image.repository else f"library/{image.repository}"
-        image = replace(image, registry=DEFAULT_REGISTRY, repository=repository)
-    return image
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +85,7 @@ class ImageIndex(Generic[T]):
     by_tag: dict[tuple[str, str], list[T]] = field(default_factory=dict)
 
     def add(self, image: ImageRef, item: T) -> None:
+        """Callers add an item under every one of its images, which `find` relies on (see _other_digest)."""
         if image.digest:
             _append_once(self.by_digest.setdefault(image.digest, []), item)
         if (tag := _match_tag(image)) is not None:
@@ -123,11 +114,10 @@ def _match_tag(image: ImageRef) -> str | None:
 
 
 def _other_digest(item: object, image: ImageRef) -> bool:
-    """The item names digests of this repository and the pinned image is none of them: the tag moved on."""
-    if not image.digest:
-        return False
-    digests = {i.digest for i in getattr(item, "images", ()) if i.digest and i.name == image.name}
-    return bool(digests) and image.digest not in digests
+    """The item names digests of this repository and the pinned image is none of them: the tag moved on.
+    Only `find` asks, once the pinned digest is known to no item (every item's images were add()ed), so any
+    digest of the repository is another one."""
+    return bool(image.digest) and any(i.digest and i.name == image.name for i in getattr(item, "images", ()))
 
 
 def _append_once(items: list, item: object) -> None:

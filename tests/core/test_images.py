@@ -2,7 +2,7 @@
 
 import pytest
 
-from nis2kube.images import parse_image, registry_approved
+from nis2kube.images import parse_image, registry_approved, split_domain
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,31 @@ def test_legacy_docker_hub_spelling_is_approved_by_a_docker_io_entry():
         "docker.io/library"
     )
     assert registry_approved(parse_image("quay.io/library/postgres:16"), ("docker.io/library",)) is None
+
+
+def test_docker_hub_mirror_hosts_are_docker_hub_for_allow_lists_as_for_scans():
+    """The reference grammar keeps registry-1.docker.io a plain host, but it serves Docker Hub's content."""
+    assert parse_image("registry-1.docker.io/postgres:16").name == "registry-1.docker.io/postgres"
+    assert registry_approved(parse_image("registry-1.docker.io/postgres:16"), ("docker.io/library",)) == (
+        "docker.io/library"
+    )
+    assert registry_approved(parse_image("postgres:16"), ("registry.hub.docker.com",)) == "registry.hub.docker.com"
+    assert registry_approved(parse_image("registry-1.docker.io.evil.example/postgres"), ("docker.io",)) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [
+        ("nginx", (None, "nginx")),
+        ("team/app", (None, "team/app")),
+        ("localhost/app", ("localhost", "app")),
+        ("reg:5000/a/b:1", ("reg:5000", "a/b:1")),
+        ("Index.Docker.IO/nginx", ("Index.Docker.IO", "nginx")),  # as written: callers decide what a host means
+        ("reg.example", (None, "reg.example")),  # a lone element is a repository
+    ],
+)
+def test_split_domain_follows_the_reference_grammar(name, split):
+    assert split_domain(name) == split
 
 
 def _image_findings(check_id: str, image: str) -> list:

@@ -211,6 +211,25 @@ def test_kyverno_matches_only_its_own_spelling_of_the_image(image, pattern):
     assert finding.status is Status.FAIL and "no signature-verification policy" in finding.message
 
 
+def test_kyverno_refs_keep_the_host_as_written_and_default_only_a_missing_one():
+    from nis2kube.checks.supply import kyverno_refs
+
+    assert kyverno_refs("nginx") == ("docker.io/nginx:latest", "docker.io/library/nginx:latest")
+    assert kyverno_refs("index.docker.io/nginx:1.27") == ("index.docker.io/nginx:1.27",
+                                                          "index.docker.io/library/nginx:1.27")
+    assert kyverno_refs("reg:5000/a/b:1@sha256:" + "c" * 64) == ("reg:5000/a/b@sha256:" + "c" * 64,)
+
+
+def test_containers_sharing_namespace_and_image_share_one_verdict():
+    docs = "".join(deployment(n, "registry.plant.example/a:1", namespace=ns)
+                   for n, ns in (("a", "mes"), ("b", "mes"), ("c", "scada")))
+    exclude = "      exclude:\n        any:\n          - resources: {namespaces: [scada]}"
+    inv = inventory_from_yaml(docs + verify_policy(['"registry.plant.example/*"'], extra=exclude))
+    assert statuses(run_check("supply.signature-policy", inv)) == {
+        "Deployment/mes/a[c0]": Status.PASS, "Deployment/mes/b[c0]": Status.PASS,
+        "Deployment/scada/c[c0]": Status.FAIL}
+
+
 def test_kyverno_skip_is_matched_on_the_same_spelling():
     skip = '- skipImageReferences: ["docker.io/*"]\n          imageReferences:'
     policy = verify_policy(['"index.docker.io/*"']).replace("- imageReferences:", skip)

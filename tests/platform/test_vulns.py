@@ -13,8 +13,9 @@ from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError, ScanContext
 from nis2kube.engine import run_checks
 from nis2kube.findings import Severity, Status
+from nis2kube.images import canonical_image
 from nis2kube.inventory.workloads import workloads
-from nis2kube.trivy import ScanReport, _timestamp, canonical_image, index, load_trivy_reports, top_level_key
+from nis2kube.trivy import ScanReport, _timestamp, index, load_trivy_reports, top_level_key
 
 CORPORA = SHARED / "corpora"
 GOLDEN = CORPORA / "trivy-golden" / "integration" / "testdata"
@@ -202,6 +203,15 @@ def test_an_invalid_digest_matches_nothing_by_digest(digest, status):
     assert latest.find(canonical_image("nginx@sha256:abc")) == ([], "")
 
 
+def test_a_tag_scan_naming_another_digest_of_the_repository_does_not_match_a_pinned_image():
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    moved = ScanReport("scan.json", (canonical_image("nginx:1.27"), canonical_image(f"nginx@{old}")), None)
+    other_repo = ScanReport("other.json", (canonical_image("nginx:1.27"), canonical_image(f"httpd@{old}")), None)
+    scans = index([moved, other_repo])
+    assert scans.find(canonical_image(f"nginx:1.27@{old}")) == ([moved, other_repo], "digest")
+    assert scans.find(canonical_image(f"nginx:1.27@{new}")) == ([other_repo], "tag")
+
+
 def test_label_mapping_ignores_a_report_of_a_previous_image():
     inv = inventory_from_yaml(deployment("nginx", "mirror.plant.example/library/nginx:1.27").replace("c0", "nginx")
                               + operator_report_text())
@@ -305,6 +315,8 @@ spec: {{containers: [{{name: nginx, image: "nginx:1.16"}}]}}
 
 def test_canonical_image_and_timestamps():
     assert canonical_image("index.docker.io/nginx").name == "docker.io/library/nginx"
+    for host in ("registry-1.docker.io", "Registry.Hub.Docker.com"):
+        assert canonical_image(f"{host}/nginx:1.27").name == "docker.io/library/nginx"
     assert canonical_image("quay.io/prometheus/prometheus:v3.1.0").registry == "quay.io"
     assert _timestamp("2021-08-25T12:20:30.000000005Z") == dt.datetime(2021, 8, 25, 12, 20, 30, tzinfo=dt.UTC)
     assert _timestamp("garbage") is None

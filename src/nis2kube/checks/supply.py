@@ -22,11 +22,12 @@ from nis2kube.checks.admission import (
 )
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
+from nis2kube.images import DEFAULT_REGISTRY, canonical_image, split_domain, split_tag
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import selector_matches
 from nis2kube.inventory.workloads import Workload, workloads
 from nis2kube.sbom import load_sboms
-from nis2kube.trivy import TRIVY_GROUP, ImageIndex, canonical_image, matcher
+from nis2kube.trivy import TRIVY_GROUP, ImageIndex, matcher
 
 MEASURES = ("art21.2.d", "ir2690.5.1", "ir2690.5.2", "ir2690.12.4")
 KYVERNO = "kyverno.io"
@@ -165,24 +166,21 @@ def _sigstore_glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".+".join(parts))
 
 
+@lru_cache(maxsize=8192)  # asked per rule for every container, of few distinct images
 def kyverno_refs(raw: str) -> tuple[str, ...]:
     """The string Kyverno matches imageReferences against, ImageInfo.String(): the default registry docker.io
     added only when the first element is not a host (index.docker.io stays as written), the digest instead of
     the tag when there is one, else the tag or `latest`. Kyverno releases differ on prefixing a one-element
     Docker Hub-style path with `library/`; both spellings are given."""
-    first, sep, _ = raw.partition("/")
-    full = raw if sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first) \
-        else f"docker.io/{raw}"
-    name, _, digest = full.partition("@")
-    registry, _, path = name.partition("/")
-    tag = ""
-    if path.rfind(":") > path.rfind("/"):
-        path, _, tag = path.rpartition(":")
+    name, _, digest = raw.partition("@")
+    host, path = split_domain(name)
+    path, tag = split_tag(path)
     suffix = f"@{digest}" if digest else f":{tag or 'latest'}"
     paths = (path, f"library/{path}") if "/" not in path else (path,)
-    return tuple(f"{registry}/{p}{suffix}" for p in paths)
+    return tuple(f"{host or DEFAULT_REGISTRY}/{p}{suffix}" for p in paths)
 
 
+@lru_cache(maxsize=8192)
 def ggcr_name(raw: str) -> str | None:
     """go-containerregistry's Reference.Name(), what policy-controller globs are matched against:
     `nginx:1.27` is `index.docker.io/library/nginx:1.27`; a digest replaces the tag. None when unparsable."""
@@ -280,6 +278,14 @@ def _engine_present(inv: Inventory) -> bool:
     return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
 
 
+def _coverage(inv: Inventory, rules: list[VerifyRule], namespace: str, raw: str) -> tuple[list[str], list[str]]:
+    """The policies whose rules cover an image in a namespace, and those that enforce there. It depends on
+    nothing else, and many containers share the pair, so the check asks once per pair."""
+    covering = [r for r in rules if r.covers(inv, namespace, raw)]
+    labels = inv.namespace_labels(namespace)
+    return [r.policy for r in covering], [r.policy for r in covering if r.enforced_in(namespace, labels)]
+
+
 @check(
     id="supply.signature-policy",
     title="An enforced signature-verification policy covers every running image",
@@ -301,18 +307,20 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.not_assessed(None, "no admission policies in the input (Kyverno ClusterPolicy/Policy, "
                                      "ImageValidatingPolicy, Sigstore ClusterImagePolicy); include them in the scan")
         return
+    verdicts: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for w in workloads(ctx.inv):
         for name, raw in _containers(w):
             image = canonical_image(raw)
-            covering = [r for r in rules if r.covers(ctx.inv, w.namespace, raw)]
-            labels = ctx.inv.namespace_labels(w.namespace)
-            enforced = [r.policy for r in covering if r.enforced_in(w.namespace, labels)]
-            evidence = {"image": raw, "registry": image.registry, "policies": [r.policy for r in covering]}
+            key = (w.namespace, raw)
+            if key not in verdicts:
+                verdicts[key] = _coverage(ctx.inv, rules, w.namespace, raw)
+            covering, enforced = verdicts[key]
+            evidence = {"image": raw, "registry": image.registry, "policies": list(covering)}
             if enforced:
                 yield ctx.passed(w, f"image {raw} must pass signature verification ({enforced[0]})",
                                  container=name, evidence=evidence)
             elif covering:
-                yield ctx.fail(w, f"image {raw} is verified in Audit mode only ({covering[0].policy}): an unsigned "
+                yield ctx.fail(w, f"image {raw} is verified in Audit mode only ({covering[0]}): an unsigned "
                                   "image is logged, not refused", container=name, evidence=evidence)
             else:
                 yield ctx.fail(w, f"no signature-verification policy covers image {raw} (registry "

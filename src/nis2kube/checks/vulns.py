@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import today
 from nis2kube.findings import Finding, Severity
+from nis2kube.images import canonical_image
 from nis2kube.inventory.workloads import Workload, workloads
 from nis2kube.trivy import (
     SEVERITIES,
     TRIVY_GROUP,
     ReportMatcher,
-    canonical_image,
     load_trivy_reports,
     matcher,
     operator_reports,
