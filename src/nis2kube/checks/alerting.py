@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import MAX_CONFIGMAP_VALUE, unlisted
 from nis2kube.findings import Finding, Location, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
-from nis2kube.inventory.selectors import labels_of, selector_matches
+from nis2kube.inventory.selectors import NOTHING, InvalidSelector, Selector, labels_of, parse_selector
 from nis2kube.inventory.workloads import workloads
 from nis2kube.inventory.yamlload import load_document
 
@@ -27,7 +28,7 @@ ALERTING = ("art21.2.b", "ir2690.3.3")
 MONITORING = "monitoring.coreos.com"
 RULE_SOURCES = (("PrometheusRule", MONITORING), ("ConfigMap", ""))
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-_MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+T = TypeVar("T")
 
 
 def _d(value: object) -> dict:
@@ -44,6 +45,8 @@ class AlertRule:
     name: str
     expr: str
     ref: ResourceRef
+    # the label matchers of expr's vector selectors, parsed once: every check asks them about several series
+    selectors: list[list[Matcher]] = field(compare=False, repr=False)
     unloaded: str = ""  # why no Prometheus evaluates it, when none does
 
 
@@ -51,32 +54,54 @@ def _rules_from_groups(groups: object, ref: ResourceRef, unloaded: str = "") -> 
     for group in groups if isinstance(groups, list) else []:
         for rule in _l(group.get("rules")) if isinstance(group, dict) else []:
             if isinstance(rule, dict) and rule.get("alert") and rule.get("expr"):
-                yield AlertRule(str(rule["alert"]), str(rule["expr"]), ref, unloaded)
+                expr = str(rule["expr"])
+                yield AlertRule(str(rule["alert"]), expr, ref, selectors(expr), unloaded)
 
 
-def namespace_labels(inv: Inventory, namespace: object) -> dict[str, str]:
-    """A namespace's labels, with the kubernetes.io/metadata.name label the API server always sets."""
-    ns = inv.get("Namespace", None, str(namespace))
-    return {**(labels_of(ns) if ns else {}), "kubernetes.io/metadata.name": str(namespace)}
+def _compiled(selector: object) -> Selector:
+    """A label selector as metav1.LabelSelectorAsSelector (null selects nothing, {} everything); an invalid one
+    selects nothing, as the API server would have refused the object."""
+    try:
+        return parse_selector(selector)
+    except InvalidSelector:
+        return NOTHING
 
 
-def selected_by(inv: Inventory, owner: dict, obj: dict, selector: str, namespace_selector: str) -> bool:
-    """prometheus-operator's discovery: the object selector as metav1.LabelSelectorAsSelector (null selects
-    nothing, {} everything), the namespace selector null for the owner's own namespace only."""
-    spec = _d(owner.get("spec"))
-    if not selector_matches(spec.get(selector), labels_of(obj)):
-        return False
-    ns, own = obj["metadata"].get("namespace"), owner["metadata"].get("namespace")
-    if spec.get(namespace_selector) is None:
-        return ns == own
-    return selector_matches(spec.get(namespace_selector), namespace_labels(inv, ns))
+@dataclass(frozen=True)
+class _Owner:
+    """A prometheus-operator object that discovers others by label (a Prometheus its rules, an Alertmanager its
+    AlertmanagerConfigs), its selectors compiled once rather than per object it is asked about."""
+
+    obj: dict
+    namespace: str | None
+    selector: Selector
+    namespace_selector: Selector | None  # None (the field is null): the owner's own namespace only
+
+    def selects(self, inv: Inventory, obj: dict) -> bool:
+        if not self.selector.matches(labels_of(obj)):
+            return False
+        ns = obj["metadata"].get("namespace")
+        if self.namespace_selector is None:
+            return ns == self.namespace
+        return self.namespace_selector.matches(inv.namespace_labels(str(ns)))
 
 
-def _prometheus_rule_unloaded(inv: Inventory, pr: dict) -> str:
-    """Why no Prometheus or ThanosRuler in the input loads this PrometheusRule ("" when one does, or when
+def _owners(inv: Inventory, kinds: tuple[str, ...], selector: str, namespace_selector: str) -> list[_Owner]:
+    """The objects of `kinds` with their discovery selectors, read from spec once per build."""
+    out = []
+    for kind in kinds:
+        for obj in inv.objects(kind, MONITORING):
+            spec = _d(obj.get("spec"))
+            ns_selector = spec.get(namespace_selector)
+            out.append(_Owner(obj, obj["metadata"].get("namespace"), _compiled(spec.get(selector)),
+                              None if ns_selector is None else _compiled(ns_selector)))
+    return out
+
+
+def _prometheus_rule_unloaded(inv: Inventory, pr: dict, owners: list[_Owner]) -> str:
+    """Why none of the Prometheus or ThanosRuler `owners` loads this PrometheusRule ("" when one does, or when
     none is in the input to tell)."""
-    owners = [*inv.objects("Prometheus", MONITORING), *inv.objects("ThanosRuler", MONITORING)]
-    if not owners or any(selected_by(inv, o, pr, "ruleSelector", "ruleNamespaceSelector") for o in owners):
+    if not owners or any(o.selects(inv, pr) for o in owners):
         return ""
     return "no Prometheus/ThanosRuler ruleSelector and ruleNamespaceSelector select it"
 
@@ -86,9 +111,10 @@ def alert_rules(inv: Inventory) -> list[AlertRule]:
 
     def build() -> list[AlertRule]:
         out = []
+        owners = _owners(inv, ("Prometheus", "ThanosRuler"), "ruleSelector", "ruleNamespaceSelector")
         for pr in inv.objects("PrometheusRule"):
             out.extend(_rules_from_groups(_d(pr.get("spec")).get("groups"), inv.ref(pr),
-                                          _prometheus_rule_unloaded(inv, pr)))
+                                          _prometheus_rule_unloaded(inv, pr, owners)))
         for cm in inv.objects("ConfigMap"):
             data = cm.get("data")
             for _, text in sorted(data.items()) if isinstance(data, dict) else []:
@@ -262,10 +288,11 @@ def selects(matchers: list[Matcher], series: dict[str, str]) -> bool:
     return _valid(matchers) and all(_matches(m, series[m[0]]) for m in matchers if m[0] in series)
 
 
-def _any_selects(expr: str, series: tuple[dict[str, str], ...], require: str | None = None,
+def _any_selects(parsed: list[list[Matcher]], series: tuple[dict[str, str], ...], require: str | None = None,
                  unless: dict[str, str] | None = None) -> bool:
-    """Some selector picks one of `series`, names the `require` label, and does not also pick `unless`."""
-    for matchers in selectors(expr):
+    """Some of the `parsed` selectors picks one of `series`, names the `require` label, and does not also pick
+    `unless`."""
+    for matchers in parsed:
         if require and not any(name == require for name, _, _ in matchers):
             continue
         if unless is not None and selects(matchers, unless):
@@ -299,12 +326,12 @@ CRITICAL_FALCO = (
 _PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug")
 
 
-def _denied_selected(expr: str) -> str | None:
-    """The metric of a selector in `expr` that picks denied requests and not successful ones."""
+def _denied_selected(parsed: list[list[Matcher]]) -> str | None:
+    """The metric of one of the `parsed` selectors that picks denied requests and not successful ones."""
     for series, label in DENIED:
         metric = series["__name__"]
         ok_label, ok_value = ALLOWED[metric]
-        if _any_selects(expr, (series,), require=label, unless={**series, ok_label: ok_value}):
+        if _any_selects(parsed, (series,), require=label, unless={**series, ok_label: ok_value}):
             return metric
     return None
 
@@ -320,9 +347,9 @@ def _denied_selected(expr: str) -> str | None:
 def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
     """A burst of 401/403 answers is how credential stuffing and RBAC probing look from the API server."""
     rules = alert_rules(ctx.inv)
-    rule, unloaded = _first_loaded(rules, _denied_selected)
+    rule, metric, unloaded = _first_loaded(rules, _denied_selected)
     if rule is not None:
-        yield ctx.passed(rule.ref, f"alert {rule.name} fires on denied requests ({_denied_selected(rule.expr)})",
+        yield ctx.passed(rule.ref, f"alert {rule.name} fires on denied requests ({metric})",
                          evidence={"alert": rule.name, "expr": rule.expr})
         return
     if unloaded:
@@ -336,15 +363,17 @@ def api_denied_alert(ctx: CheckContext) -> Iterator[Finding]:
                    f"(apiserver_request_total code 401/403; {len(rules)} alert rules read)")
 
 
-def _first_loaded(rules: list[AlertRule], fires: Callable[[str], object]) -> tuple[AlertRule | None, list[str]]:
-    """The first rule that fires on what we look for and that a Prometheus loads, and the ones none loads."""
+def _first_loaded(rules: list[AlertRule], fires: Callable[[list[list[Matcher]]], T | None]) \
+        -> tuple[AlertRule | None, T | None, list[str]]:
+    """The first rule that fires on what we look for and that a Prometheus loads, with what `fires` found in it
+    (so the message need not ask again), and the rules that would fire but none loads."""
     unloaded = []
     for rule in rules:
-        if fires(rule.expr):
+        if hit := fires(rule.selectors):
             if not rule.unloaded:
-                return rule, unloaded
+                return rule, hit, unloaded
             unloaded.append(f"{rule.name} ({rule.unloaded})")
-    return None, unloaded
+    return None, None, unloaded
 
 
 def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
@@ -370,7 +399,7 @@ def _sidekick_alertmanager(inv: Inventory) -> Iterator[tuple[ResourceRef, str]]:
 )
 def falco_critical_alert(ctx: CheckContext) -> Iterator[Finding]:
     """Falco's Critical rules (a shell in a container, a write below /etc) need a human within minutes."""
-    rule, unloaded = _first_loaded(alert_rules(ctx.inv), lambda expr: _any_selects(expr, CRITICAL_FALCO))
+    rule, _, unloaded = _first_loaded(alert_rules(ctx.inv), lambda parsed: _any_selects(parsed, CRITICAL_FALCO))
     if rule is not None:
         yield ctx.passed(rule.ref, f"alert {rule.name} fires on critical Falco events",
                          evidence={"alert": rule.name, "expr": rule.expr})
@@ -394,9 +423,8 @@ class Routing:
     root: str | None  # the root route's receiver
     reachable: list[str]  # receivers named anywhere in the route tree
     configured: set[str]  # receivers with at least one integration
-    scope: str = ""  # what reaches this route tree at all, when not every alert does
+    scope: str | None = ""  # what reaches this route tree when not every alert does; None: nothing (unloaded)
     defined: set[str] | None = None  # every receiver name the config defines
-    ignored: bool = False  # no Alertmanager in the input loads it
 
 
 def _file_routing(path: object) -> Routing:
@@ -440,7 +468,7 @@ def _tree(route: object, depth: int = 0) -> list[str]:
     return out
 
 
-def _amc_scope(inv: Inventory, amc: dict) -> str | None:
+def _amc_scope(inv: Inventory, amc: dict, alertmanagers: list[_Owner]) -> str | None:
     """What reaches an AlertmanagerConfig's routes: "" all alerts, a namespace note, or None when the
     Alertmanagers in the input never merge it. prometheus-operator merges the one named in
     spec.alertmanagerConfiguration as the root; others only when alertmanagerConfigSelector (null selects
@@ -448,16 +476,16 @@ def _amc_scope(inv: Inventory, amc: dict) -> str | None:
     puts a namespace matcher on their routes unless the matcher strategy is None, or is
     OnNamespaceExceptForAlertmanagerNamespace and the object lives beside the Alertmanager."""
     ns, name = amc["metadata"].get("namespace"), amc["metadata"].get("name")
-    ams = inv.objects("Alertmanager")
-    if not ams:  # no Alertmanager object to ask: the default strategy
+    if not alertmanagers:  # no Alertmanager object to ask: the default strategy
         return f'only alerts labelled namespace="{ns}" reach it (prometheus-operator\'s OnNamespace matcher)'
     scopes = []
-    for am in ams:
-        spec, am_ns = _d(am.get("spec")), am["metadata"].get("namespace")
+    for owner in alertmanagers:
+        am, am_ns = owner.obj, owner.namespace
+        spec = _d(am.get("spec"))
         strategy = _d(spec.get("alertmanagerConfigMatcherStrategy")).get("type") or "OnNamespace"
         if am_ns == ns and _d(spec.get("alertmanagerConfiguration")).get("name") == name:
             scopes.append("")
-        elif selected_by(inv, am, amc, "alertmanagerConfigSelector", "alertmanagerConfigNamespaceSelector"):
+        elif owner.selects(inv, amc):
             unscoped = strategy == "None" or (strategy == "OnNamespaceExceptForAlertmanagerNamespace" and am_ns == ns)
             scopes.append("" if unscoped else f'only alerts labelled namespace="{ns}" reach it '
                           f"(the {strategy} matcher strategy of Alertmanager {am_ns}/{am['metadata'].get('name')})")
@@ -467,15 +495,14 @@ def _amc_scope(inv: Inventory, amc: dict) -> str | None:
 def _crd_routings(inv: Inventory) -> list[Routing]:
     """AlertmanagerConfig resources, with what reaches them (see _amc_scope)."""
     out = []
+    alertmanagers = _owners(inv, ("Alertmanager",), "alertmanagerConfigSelector", "alertmanagerConfigNamespaceSelector")
     for amc in inv.objects("AlertmanagerConfig"):
         spec = amc.get("spec") if isinstance(amc.get("spec"), dict) else {}
         receivers = [r for r in _l(spec.get("receivers")) if isinstance(r, dict)]
         configured = {str(r.get("name")) for r in receivers if any(k.endswith("Configs") and v for k, v in r.items())}
         route = spec.get("route")
-        scope = _amc_scope(inv, amc)
-        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured,
-                           "no Alertmanager selects it" if scope is None else scope,
-                           {str(r.get("name")) for r in receivers}, scope is None))
+        out.append(Routing(inv.ref(amc), _root(route), _tree(route), configured, _amc_scope(inv, amc, alertmanagers),
+                           {str(r.get("name")) for r in receivers}))
     return out
 
 
@@ -504,7 +531,7 @@ def alertmanager_route(ctx: CheckContext) -> Iterator[Finding]:
     for r in routings:
         evidence = {"root": r.root, "receivers_in_routes": sorted(set(r.reachable)),
                     "receivers_with_integrations": sorted(r.configured)}
-        if r.ignored:
+        if r.scope is None:
             yield ctx.fail(r.ref, "no Alertmanager selects this AlertmanagerConfig (alertmanagerConfigSelector, "
                            "null by default, and alertmanagerConfigNamespaceSelector): its routes are never loaded",
                            evidence=evidence)
