@@ -375,6 +375,11 @@ def test_gatekeeper_action_case_kinds_groups_and_exemptions():
     [on_config] = [f for f in exclusions if f.resource.kind == "Config"]
     assert on_config.status is Status.FAIL and "scada" in on_config.message and "kube-*" in on_config.message
     assert all(f.resource.kind == "Config" for f in exclusions)
+    # it is one Enforcement among the cached ones, applying nowhere and enforcing no control
+    from nis2kube.checks.admission import enforcements
+
+    [on_cfg] = [e for e in enforcements(inventory_from_yaml(config + repos % "deny" + second)) if not e.controls]
+    assert on_cfg.excluded == ("kube-*", "scada") and on_cfg.action("scada", {}) is None
     ignored = NAMESPACES.replace("{name: historian, labels: {zone: ot}}",
                                  "{name: historian, labels: {zone: ot, admission.gatekeeper.sh/ignore: 'yes'}}")
     statuses_ = statuses(run_check("admission.registry-enforced", inventory_from_yaml(ignored + repos % "deny")))

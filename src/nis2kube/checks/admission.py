@@ -380,7 +380,11 @@ def _never(ns: str, labels: dict) -> None:
 
 
 def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
-    exempt = [n for _, names in _gatekeeper_configs(inv) for n in names]
+    """The constraints, then, when there is any, the Config's exemptions as one Enforcement that applies
+    nowhere (they escape every constraint; admission.namespace-exclusions reports them once)."""
+    configs = _gatekeeper_configs(inv)
+    exempt = [n for _, names in configs for n in names]
+    found = False
     for group, kind in inv.kinds():
         if group != "constraints.gatekeeper.sh":
             continue
@@ -406,8 +410,13 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
                     return None  # the webhook's default namespaceSelector skips namespaces with this label
                 return action
 
+            found = True
             yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
                               frozenset(controls), effective, tuple(excluded))
+    if found:
+        yield from (Enforcement("Gatekeeper", inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
+                                "(every constraint)", frozenset(), _never, tuple(names))
+                    for cfg, names in configs if names)
 
 
 # ---- ValidatingAdmissionPolicy -----------------------------------------------------------------------------
@@ -743,10 +752,6 @@ def namespace_exclusions(ctx: CheckContext) -> Iterator[Finding]:
     """An excluded namespace is where an attacker deploys. Wildcard exclusions (`*`, `prod-*`) and exclusions
     of existing application namespaces are findings; system namespaces are fine."""
     policies = [e for e in enforcements(ctx.inv) if e.excluded]
-    if any(e.engine == "Gatekeeper" for e in enforcements(ctx.inv)):
-        policies += [Enforcement("Gatekeeper", ctx.inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
-                                 "(every constraint)", frozenset(), _never, tuple(names))
-                     for cfg, names in _gatekeeper_configs(ctx.inv) if names]
     app = _namespaces(ctx)
     system = set(ctx.config.system_namespaces)
     seen_refs = set()
