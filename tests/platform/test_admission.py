@@ -445,3 +445,39 @@ def test_sigstore_cluster_image_policy_mode(mode, status):
                  "metadata: {name: plc, labels: {policy.sigstore.dev/include: 'true'}}\n")
     inv = inventory_from_yaml(json.dumps(cip) + "\n---\n" + namespace)
     assert statuses(run_check("admission.signature-enforced", inv)) == {"Namespace/plc": status}
+
+
+def test_kyverno_namespace_patterns_are_kyverno_wildcards_not_shell_globs():
+    literal = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                      exclude="{any: [{resources: {namespaces: ['[hs]*']}}]}")
+    assert set(result("admission.non-root-enforced", literal).values()) == {Status.PASS}
+    one_char = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                       exclude="{any: [{resources: {namespaces: ['?es']}}]}")
+    assert result("admission.non-root-enforced", one_char) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+
+
+def test_gatekeeper_excluded_namespaces_are_prefix_suffix_wildcards():
+    constraint = gatekeeper("K8sAllowedRepos", "repos", """\
+        match:
+          kinds: [{apiGroups: [""], kinds: [Pod]}]
+          excludedNamespaces: [kube-*, "*rian", "sc?da"]
+        parameters: {repos: [registry.plant.example/]}
+        """)
+    assert result("admission.registry-enforced", constraint) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.PASS, "Namespace/historian": Status.FAIL}
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + constraint))
+    assert f.status is Status.FAIL and "historian" in f.message and "scada" not in f.message.split("pattern")[0]
+
+
+def test_kyverno_exclude_of_every_pod_and_empty_exclude_filter():
+    every_pod = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                        exclude="{any: [{resources: {kinds: [Pod]}}]}")
+    assert set(result("admission.non-root-enforced", every_pod).values()) == {Status.FAIL}
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + every_pod))
+    assert f.status is Status.FAIL and "mes" in f.message and "wildcard pattern(s) *" in f.message
+    updates_only = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                           exclude="{any: [{resources: {kinds: [Pod], operations: [UPDATE]}}]}")
+    assert set(result("admission.non-root-enforced", updates_only).values()) == {Status.PASS}
+    empty = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT, exclude="{any: [{resources: {}}]}")
+    assert set(result("admission.non-root-enforced", empty).values()) == {Status.PASS}

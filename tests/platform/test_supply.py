@@ -412,3 +412,31 @@ def test_sigstore_mode_is_exactly_enforce_or_warn(mode, status):
     docs = deployment("a", "registry.plant.example/mes/a:1", namespace="mes") + \
         cluster_image_policy("registry.plant.example/**").replace("spec:\n", f"spec:\n  mode: {mode}\n", 1)
     assert [f.status for f in run_check("supply.signature-policy", inventory_from_yaml(docs))] == [status]
+
+
+def _with_match(match: str) -> str:
+    return verify_policy(['"registry.plant.example/*"']).replace("        any:\n          - resources: {kinds: [Pod]}",
+                                                                 match)
+
+
+@pytest.mark.parametrize(
+    ("match", "covered"),
+    [
+        # `all`: every filter must take the pod in; two namespace lists are an AND, not the last one
+        ("        all:\n          - resources: {kinds: [Pod], namespaces: [mes]}\n"
+         "          - resources: {kinds: [Pod], namespaces: [scada]}", set()),
+        ("        all:\n          - resources: {kinds: [Pod], namespaces: ['m*']}\n"
+         "          - resources: {kinds: [Pod], namespaces: ['?es']}", {"mes"}),
+        # a rule on one controller kind does not check the pods of others
+        ("        any:\n          - resources: {kinds: [CronJob]}", set()),
+        # a rule on some pods only (by name) is no namespace's coverage
+        ("        any:\n          - resources: {kinds: [Pod], names: ['api-*']}", set()),
+        ("        resources: {kinds: [Pod], namespaces: [scada]}", {"scada"}),  # the legacy single filter
+    ],
+)
+def test_kyverno_match_blocks_read_as_admission_reads_them(match, covered):
+    docs = "".join(deployment(n, "registry.plant.example/a:1", namespace=n) for n in ("mes", "scada"))
+    policy = _with_match(match)
+    assert match in policy
+    found = statuses(run_check("supply.signature-policy", inventory_from_yaml(docs + policy)))
+    assert {k.split("/")[1] for k, v in found.items() if v is Status.PASS} == covered

@@ -10,7 +10,6 @@ validationFailureAction; Gatekeeper: enforcementAction incl. scoped actions; VAP
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+from nis2kube.wildcards import gatekeeper_match, kyverno_match
 
 ADMISSION = ("art21.2.e", "ir2690.6.2", "ir2690.6.3")
 SUPPLY = ("art21.2.d",)
@@ -57,6 +57,7 @@ class Enforcement:
     controls: frozenset[str]
     action: Callable[[str, dict], str | None]
     excluded: tuple[str, ...] = ()  # namespace patterns excluded while otherwise enforcing
+    glob: Callable[[str, str], bool] = kyverno_match  # the engine's pattern dialect, for `excluded`
 
 
 def _selector(raw: object) -> NsPredicate:
@@ -70,9 +71,9 @@ def _selector(raw: object) -> NsPredicate:
     return lambda ns, labels: selector.matches(labels)
 
 
-def _names(patterns: object) -> NsPredicate:
+def _names(patterns: object, glob: Callable[[str, str], bool] = kyverno_match) -> NsPredicate:
     values = [str(p) for p in _l(patterns)]
-    return lambda ns, labels: any(fnmatch.fnmatchcase(ns, p) for p in values)
+    return lambda ns, labels: any(glob(p, ns) for p in values)
 
 
 def _walk_strings(node: object, key: str = "") -> Iterator[tuple[str, str]]:
@@ -136,7 +137,7 @@ def _overrides(raw: object) -> tuple[_Override, ...]:
 
 
 def _named(patterns: tuple[str, ...], ns: str) -> bool:
-    return any(fnmatch.fnmatchcase(ns, p) for p in patterns)
+    return any(kyverno_match(p, ns) for p in patterns)
 
 
 def _engine_override(overrides: tuple[_Override, ...], ns: str, labels: dict) -> str | None:
@@ -184,68 +185,64 @@ class KyvernoActions:
         return ENFORCE if engine == cache == ENFORCE else AUDIT
 
 
-def _filter_covers(f: dict) -> NsPredicate | None:
-    """A Kyverno ResourceFilter as a namespace predicate when it selects ALL pods of the namespaces it names;
-    None when it is partial (by user, role, object name or label) or not about Pods."""
+def _filter_scope(f: dict, *, excluding: bool) -> tuple[NsPredicate, list[str]] | None:
+    """A Kyverno ResourceFilter as the namespaces where it takes in EVERY pod created, with what names them;
+    None when it takes only some (by user, role, object name, labels or annotations, other operations) or no
+    pods. A match filter must name Pod (or `*`) among its kinds; an exclude filter without kinds takes any."""
     if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
         return None
     res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
-    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
-    if not any(k in ("Pod", "*") for k in kinds):
-        return None
     if res.get("names") or res.get("name") or res.get("selector") or res.get("annotations"):
+        return None
+    if not any(v or v == {} for v in res.values()):
+        return None  # an empty filter is skipped, not taken as matching everything
+    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
+    if (kinds or not excluding) and not any(k in ("Pod", "*") for k in kinds):
         return None
     ops = _l(res.get("operations"))
     if ops and "CREATE" not in ops:
         return None
     names = _names(res.get("namespaces")) if res.get("namespaces") else None
-    selector = _selector(res.get("namespaceSelector")) if res.get("namespaceSelector") else None
-    return lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels))
-
-
-def _filter_excludes(f: dict) -> tuple[NsPredicate, list[str]] | None:
-    """A Kyverno exclude filter that drops whole namespaces (by name or namespaceSelector), with the names."""
-    if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
-        return None
-    res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
-    if res.get("names") or res.get("selector") or res.get("annotations") or res.get("operations"):
-        return None
-    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
-    if kinds and not any(k in ("Pod", "*") for k in kinds):
-        return None
     has_selector = res.get("namespaceSelector") is not None  # an empty selector {} matches every namespace
-    if not res.get("namespaces") and not has_selector:
-        return None
-    names = _names(res.get("namespaces")) if res.get("namespaces") else None
     selector = _selector(res.get("namespaceSelector")) if has_selector else None
     listed = [str(n) for n in _l(res.get("namespaces"))]
     if has_selector:
         listed.append(f"namespaceSelector {json.dumps(res['namespaceSelector'], sort_keys=True)}")
     return (lambda ns, labels: (names is None or names(ns, labels)) and (selector is None or selector(ns, labels)),
-            listed)
+            listed or ["*"])
 
 
-def _block(raw: object, covers: bool) -> tuple[NsPredicate | None, list[str]]:
-    """match (covers=True) or exclude (covers=False) block: any/all lists or the legacy single filter."""
+def _block(raw: object, *, excluding: bool) -> tuple[NsPredicate, list[str]] | None:
+    """A match or exclude block (`any`: one filter suffices, `all`: every one must, else the legacy single
+    filter) as the namespaces where it takes in every pod; None when it is not sure to anywhere."""
     if not isinstance(raw, dict):
-        return (None, []) if covers else (lambda ns, labels: False, [])
+        return None
     if isinstance(raw.get("any"), list):
         filters, mode = raw["any"], any
     elif isinstance(raw.get("all"), list):
         filters, mode = raw["all"], all
     else:
         filters, mode = [raw], any
-    parsed = [(_filter_covers if covers else _filter_excludes)(f) for f in filters if isinstance(f, dict)]
-    if covers:
-        preds = [p for p in parsed if p is not None]
-        if not preds or (mode is all and len(preds) != len(parsed)):
-            return None, []
-        return (lambda ns, labels: mode(p(ns, labels) for p in preds)), []
+    parsed = [_filter_scope(f, excluding=excluding) for f in filters if isinstance(f, dict)]
     found = [p for p in parsed if p is not None]
     if not found or (mode is all and len(found) != len(parsed)):
-        return (lambda ns, labels: False), []
-    listed = [n for _, names in found for n in names]
-    return (lambda ns, labels: mode(p(ns, labels) for p, _ in found)), listed
+        return None
+    return (lambda ns, labels: mode(p(ns, labels) for p, _ in found)), [n for _, names in found for n in names]
+
+
+def kyverno_scope(rule: dict) -> tuple[NsPredicate, tuple[str, ...]] | None:
+    """Where a Kyverno rule applies to every pod created (match takes them all in, exclude drops none of them),
+    with the namespace patterns its exclude names; None when its match is partial. An exclude that drops only
+    some pods (by name, user, role) is not read as dropping the namespace."""
+    covers = _block(rule.get("match"), excluding=False)
+    if covers is None:
+        return None
+    match, _ = covers
+    excludes = _block(rule.get("exclude"), excluding=True)
+    if excludes is None:
+        return match, ()
+    exclude, listed = excludes
+    return (lambda ns, labels: match(ns, labels) and not exclude(ns, labels)), tuple(listed)
 
 
 def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
@@ -300,10 +297,10 @@ def _verify_images_part(entries: list, actions: KyvernoActions) -> tuple[set[str
 
 def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: KyvernoActions,
                   admission: bool) -> Iterator[Enforcement]:
-    covers, _ = _block(rule.get("match"), True)
-    if covers is None:
+    scope = kyverno_scope(rule)
+    if scope is None:
         return
-    excludes, excluded = _block(rule.get("exclude"), False)
+    applies, excluded = scope
     label = f"{kind} {policy['metadata'].get('name')} rule {rule.get('name')}"
     if isinstance(rule.get("validate"), dict):
         controls, rule_actions = _validate_part(rule["validate"], actions)
@@ -315,13 +312,13 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
     def effective(ns: str, labels: dict) -> str | None:
         if own_ns is not None and ns != own_ns:
             return None
-        if not covers(ns, labels) or excludes(ns, labels):
+        if not applies(ns, labels):
             return None
         if not admission:
             return AUDIT  # background scans only: reports, never blocks
         return rule_actions.effective(ns, labels)
 
-    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, tuple(excluded))
+    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, excluded)
 
 
 # ---- Gatekeeper --------------------------------------------------------------------------------------------
@@ -396,9 +393,9 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
                 continue
             if match.get("labelSelector") or match.get("scope") == "Cluster" or match.get("name"):
                 continue
-            names = _names(match["namespaces"]) if match.get("namespaces") else None
+            names = _names(match["namespaces"], gatekeeper_match) if match.get("namespaces") else None
             excluded = [str(n) for n in _l(match.get("excludedNamespaces"))]  # the Config's are reported once
-            excl = _names(excluded + exempt)
+            excl = _names(excluded + exempt, gatekeeper_match)
             selector = _selector(match.get("namespaceSelector"))
             action = _gatekeeper_action(spec)
 
@@ -412,10 +409,10 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
 
             found = True
             yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
-                              frozenset(controls), effective, tuple(excluded))
+                              frozenset(controls), effective, tuple(excluded), gatekeeper_match)
     if found:
         yield from (Enforcement("Gatekeeper", inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
-                                "(every constraint)", frozenset(), _never, tuple(names))
+                                "(every constraint)", frozenset(), _never, tuple(names), gatekeeper_match)
                     for cfg, names in configs if names)
 
 
@@ -756,9 +753,10 @@ def namespace_exclusions(ctx: CheckContext) -> Iterator[Finding]:
     system = set(ctx.config.system_namespaces)
     seen_refs = set()
     for e in policies:
-        hit = sorted({ns for ns in app for pattern in e.excluded if fnmatch.fnmatchcase(ns, pattern)})
-        wild = [p for p in e.excluded if any(c in p for c in "*?[") and p not in system]
         selector = [p for p in e.excluded if p.startswith("namespaceSelector ")]
+        names = [p for p in e.excluded if p not in selector]
+        hit = sorted({ns for ns in app for pattern in names if e.glob(pattern, ns)})
+        wild = [p for p in names if ("*" in p or "?" in p) and p not in system]
         key = (e.ref, e.label)
         if key in seen_refs:
             continue

@@ -8,7 +8,6 @@ Kyverno ImageValidatingPolicies or Sigstore policy-controller ClusterImagePolici
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,17 +16,19 @@ from nis2kube.checks.admission import (
     ENFORCE,
     SIGSTORE_MODES,
     KyvernoActions,
+    NsPredicate,
     kyverno_policy_actions,
+    kyverno_scope,
     verify_images_actions,
 )
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
 from nis2kube.images import DEFAULT_REGISTRY, canonical_image, split_domain, split_tag
 from nis2kube.inventory import Inventory
-from nis2kube.inventory.selectors import selector_matches
 from nis2kube.inventory.workloads import Workload, workloads
 from nis2kube.sbom import load_sboms
 from nis2kube.trivy import TRIVY_GROUP, ImageIndex, matcher
+from nis2kube.wildcards import kyverno_match, sigstore
 
 MEASURES = ("art21.2.d", "ir2690.5.1", "ir2690.5.2", "ir2690.12.4")
 KYVERNO = "kyverno.io"
@@ -36,8 +37,6 @@ SIGSTORE = "policy.sigstore.dev"
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 POLICY_KINDS = (("ClusterPolicy", KYVERNO), ("Policy", KYVERNO), ("ImageValidatingPolicy", KYVERNO_POLICIES),
                 ("ClusterImagePolicy", SIGSTORE))
-_SIGSTORE_VALID_GLOB = re.compile(r"[a-zA-Z0-9\-_:/*.]+")
-POD_KINDS = frozenset({"Pod", "*", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"})
 
 
 def _d(value: object) -> dict:
@@ -115,8 +114,7 @@ class VerifyRule:
     skip: tuple[str, ...]
     enforce: bool
     namespace: str | None  # namespaced policy: only here
-    match: tuple[dict, ...]  # Kyverno resource filters (any-of); empty = everywhere
-    exclude: tuple[dict, ...]
+    scope: NsPredicate | None  # the namespaces where it takes in every pod (Kyverno match/exclude); None: all
     engine: str = "kyverno"  # "kyverno" (verifyImages), "ivpol" (ImageValidatingPolicy) or "sigstore"
     # Kyverno: the rule's failure actions and overrides, resolved per namespace as admission.* resolves them
     kyverno: KyvernoActions | None = None
@@ -130,11 +128,11 @@ class VerifyRule:
         """Each engine matches its patterns against its own spelling of the image, as it does at admission."""
         if self.engine == "sigstore":
             name = ggcr_name(raw)
-            return name is not None and any(_sigstore_glob(p).fullmatch(name) for p in self.patterns or ())
+            return name is not None and any(sigstore(p).fullmatch(name) for p in self.patterns or ())
         forms = kyverno_refs(raw) if self.engine == "kyverno" else (raw,)
-        if self.patterns is not None and not any(_glob(p).fullmatch(f) for p in self.patterns for f in forms):
+        if self.patterns is not None and not any(kyverno_match(p, f) for p in self.patterns for f in forms):
             return False
-        return not any(_glob(p).fullmatch(f) for p in self.skip for f in forms)
+        return not any(kyverno_match(p, f) for p in self.skip for f in forms)
 
     def covers(self, inv: Inventory, namespace: str, raw: str) -> bool:
         if self.namespace is not None and self.namespace != namespace:
@@ -144,26 +142,7 @@ class VerifyRule:
         labels = inv.namespace_labels(namespace)
         if self.engine == "sigstore" and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False  # policy-controller only admits-checks namespaces that opt in
-        if self.match and not any(_filter_matches(f, namespace, labels) for f in self.match):
-            return False
-        return not any(_filter_matches(f, namespace, labels, excluding=True) for f in self.exclude)
-
-
-@lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    """Kyverno's wildcard: `*` any run of characters (slashes included), `?` one character."""
-    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern))
-
-
-@lru_cache(maxsize=1024)
-def _sigstore_glob(pattern: str) -> re.Pattern[str]:
-    """policy-controller's GlobMatch: `*` one or more characters but `/`, `**` one or more of any; a bare `*`
-    or `*/*` means Docker Hub. Other characters than [A-Za-z0-9-_:/*.] make the glob invalid: it matches nothing."""
-    pattern = {"*/*": "index.docker.io/*/*", "*": "index.docker.io/library/*"}.get(pattern, pattern)
-    if not _SIGSTORE_VALID_GLOB.fullmatch(pattern):
-        return re.compile(r"(?!)")
-    parts = (re.escape(p).replace(r"\*", "[^/]+") for p in pattern.split("**"))
-    return re.compile(".+".join(parts))
+        return self.scope is None or self.scope(namespace, labels)
 
 
 @lru_cache(maxsize=8192)  # asked per rule for every container, of few distinct images
@@ -198,40 +177,6 @@ def ggcr_name(raw: str) -> str | None:
     return f"{registry}/{repo}@{digest}" if digest else f"{registry}/{repo}:{tag}"
 
 
-def _filter_matches(block: dict, namespace: str, labels: dict[str, str], *, excluding: bool = False) -> bool:
-    """A Kyverno ResourceFilter (`resources:` with kinds/namespaces/namespaceSelector) for a pod in `namespace`.
-
-    For exclusions only the namespace scope is judged: an exclude block that names other conditions
-    (names, subjects, roles) might not apply, so it is not taken as excluding the whole namespace."""
-    resources = block.get("resources") if isinstance(block.get("resources"), dict) else {}
-    if excluding and (set(block) - {"resources"} or set(resources) - {"namespaces", "namespaceSelector", "kinds"}):
-        return False
-    # Pod rules are extended to controllers by autogen; a rule on controllers still covers their pods
-    kinds = {str(k).split("/")[-1] for k in _l(resources.get("kinds"))}
-    if kinds and not kinds & POD_KINDS:
-        return False
-    namespaces = _l(resources.get("namespaces"))
-    if namespaces and not any(_glob(str(n)).fullmatch(namespace) for n in namespaces):
-        return False
-    selector = resources.get("namespaceSelector")
-    return not (selector is not None and not selector_matches(selector, labels))
-
-
-def _filters(match: object) -> tuple[dict, ...]:
-    """Kyverno match/exclude: `any` (OR), `all` (AND, taken strictly as one filter each), or legacy `resources`."""
-    if not isinstance(match, dict):
-        return ()
-    if isinstance(match.get("any"), list):
-        return tuple(f for f in match["any"] if isinstance(f, dict))
-    if isinstance(match.get("all"), list):
-        merged: dict = {"resources": {}}
-        for f in match["all"]:
-            if isinstance(f, dict) and isinstance(f.get("resources"), dict):
-                merged["resources"].update(f["resources"])
-        return (merged,)
-    return (match,) if "resources" in match else ()
-
-
 def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
     out = []
     for kind in ("ClusterPolicy", "Policy"):
@@ -243,6 +188,9 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
+                scope = kyverno_scope(rule)
+                if scope is None:
+                    continue  # its match takes in only some pods, or none: it is not coverage
                 actions = verify_images_actions(_l(rule.get("verifyImages")), policy_actions)
                 for verify in _l(rule.get("verifyImages")):
                     if not isinstance(verify, dict):
@@ -252,7 +200,7 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
                         patterns.append(str(verify["image"]))
                     out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
                                           tuple(str(p) for p in _l(verify.get("skipImageReferences"))),
-                                          False, ns, _filters(rule.get("match")), _filters(rule.get("exclude")),
+                                          False, ns, scope[0],
                                           kyverno=actions))
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
@@ -261,12 +209,12 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
         globs = tuple(str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")) if refs else None
         actions = [str(a) for a in _l(spec.get("validationActions"))]
         out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", globs, (),
-                              "Deny" in actions, None, (), (), engine="ivpol"))
+                              "Deny" in actions, None, None, engine="ivpol"))
     for policy in inv.objects("ClusterImagePolicy", SIGSTORE):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         globs = [str(i["glob"]) for i in _l(spec.get("images")) if isinstance(i, dict) and i.get("glob")]
         out.append(VerifyRule(f"ClusterImagePolicy/{policy['metadata'].get('name', '')}", tuple(globs), (),
-                              SIGSTORE_MODES.get(spec.get("mode") or "enforce") == ENFORCE, None, (), (),
+                              SIGSTORE_MODES.get(spec.get("mode") or "enforce") == ENFORCE, None, None,
                               engine="sigstore"))
     return out
 
