@@ -2,7 +2,7 @@
 
 import pytest
 
-from nis2kube.wildcards import gatekeeper_match, kyverno_match, sigstore
+from nis2kube.wildcards import gatekeeper_match, kyverno_match, sigstore, velero
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,21 @@ def test_sigstore_globs():
     assert sigstore("registry.example/**").fullmatch("registry.example/team/app:1")
     assert sigstore("*").fullmatch("index.docker.io/library/nginx:1.27")
     assert not sigstore("registry.example/[a]*").fullmatch("registry.example/a:1")  # invalid: matches nothing
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("prod-*", "prod-a", True), ("ns?", "ns1", True), ("ns?", "ns10", False), ("ns[123]", "ns2", True),
+        ("ns[a-c]", "nsb", True), ("ns[!a]", "nsa", False), ("ns[!a]", "nsb", True),
+        ("test-{dev,staging}", "test-staging", True), ("test-{dev,st*}", "test-stx", True),
+        ("test-{dev,staging}", "test-prod", False), (r"a\*", "a*", True), (r"a\*", "ab", False),
+    ],
+)  # fmt: skip
+def test_velero_globs(pattern, name, matches):
+    assert (velero(pattern).fullmatch(name) is not None) is matches
+
+
+@pytest.mark.parametrize("pattern", ["a**", "a{}", "a{,}", "a}", "a(b)", "a|b", "[", "a[]", "x{a,b", "a\\"])
+def test_velero_refuses(pattern):
+    assert velero(pattern) is None

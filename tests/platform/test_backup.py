@@ -70,6 +70,18 @@ def test_schedule_coverage_wildcards_exclusions_ttl_and_pause():
                    "Namespace/historian": Status.FAIL, "Namespace/lab": Status.FAIL}
 
 
+def test_velero_glob_patterns_and_patterns_velero_refuses():
+    docs = (namespaces("mes", "scada", "historian", "lab")
+            + schedule("braces", "{includedNamespaces: ['{mes,sca*}', 'l?b'], excludedNamespaces: ['[!m]es']}"))
+    assert statuses(run_check("backup.namespaces", inventory_from_yaml(docs))) == {
+        "Namespace/mes": Status.PASS, "Namespace/scada": Status.PASS, "Namespace/lab": Status.PASS,
+        "Namespace/historian": Status.FAIL, "Namespace/velero": Status.FAIL}
+    for bad in ("'hist**'", "'(mes|lab)'", "'mes{}'", "'ns[a'"):
+        refused = namespaces("mes") + schedule("bad", f"{{includedNamespaces: [mes, {bad}]}}")
+        f = {f.resource.name: f for f in run_check("backup.namespaces", inventory_from_yaml(refused))}["mes"]
+        assert f.status is Status.FAIL and "is not a Velero glob" in f.message, bad
+
+
 def test_default_velero_ttl_is_30_days_and_retention_is_configurable():
     docs = namespaces("mes") + schedule("daily", "{includedNamespaces: [mes, velero]}")
     inv = inventory_from_yaml(docs)

@@ -11,12 +11,12 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from nis2kube.apiserver import apiservers
 from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.evidence_file import evidence, today
 from nis2kube.findings import Finding, Severity
+from nis2kube.wildcards import velero
 
 MEASURES = ("art21.2.c", "ir2690.4.2")
 VELERO = "velero.io"
@@ -60,9 +60,14 @@ class Schedule:
     cron: str
 
     def covers(self, namespace: str) -> bool:
-        """Velero's namespace filter: empty or `*` includes all; exclusions win; wildcards allowed."""
-        included = not self.included or any(fnmatchcase(namespace, p) for p in self.included)
-        return included and not any(fnmatchcase(namespace, p) for p in self.excluded)
+        """Velero's namespace filter: empty or `*` includes all; exclusions win; Velero's glob patterns."""
+        included = not self.included or any(_matches(p, namespace) for p in self.included)
+        return included and not any(_matches(p, namespace) for p in self.excluded)
+
+
+def _matches(pattern: str, namespace: str) -> bool:
+    regex = velero(pattern)
+    return regex is not None and regex.fullmatch(namespace) is not None
 
 
 def _ttl(value: object) -> dt.timedelta:
@@ -76,13 +81,16 @@ def _ttl(value: object) -> dt.timedelta:
 def _idle(spec: dict, status: dict, included: tuple[str, ...], excluded: tuple[str, ...]) -> str:
     """Why the Schedule makes no usable backups, or "": paused; no cron expression or status FailedValidation
     (the schedule controller then never runs it); namespace lists the backup controller rejects
-    (ValidateIncludesExcludes: `*` only alone in the includes, never in the excludes, no name in both)."""
+    (ValidateIncludesExcludes: `*` only alone in the includes, never in the excludes, no name in both; patterns
+    Velero's wildcard expansion refuses)."""
     if spec.get("paused") is True:
         return "paused"
     if not str(spec.get("schedule") or "").strip() or status.get("phase") == "FailedValidation":
         return "failed validation"
     if ("*" in included and len(set(included)) > 1) or "*" in excluded or set(included) & set(excluded):
         return "its backups fail validation (invalid namespace lists)"
+    if bad := [p for p in (*included, *excluded) if velero(p) is None]:
+        return f"its backups fail validation (namespace pattern {bad[0]!r} is not a Velero glob)"
     return ""
 
 
