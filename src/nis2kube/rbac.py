@@ -26,7 +26,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import cache
 
+from nis2kube.bundled import load_yaml
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import MAPPING_TYPES, InvalidSelector, labels_of, parse_selector
 
@@ -150,7 +152,7 @@ class Role:
     kind: str  # Role or ClusterRole
     namespace: str | None
     name: str
-    obj: dict | None  # None for the built-in cluster-admin when the input does not contain it
+    obj: dict | None  # None for a default ClusterRole the input does not contain (see default_cluster_roles)
     rules: tuple[Rule, ...]
     aggregated_from: tuple[str, ...] = ()  # names of the ClusterRoles whose rules were aggregated in
     resources: frozenset[str] = field(init=False, repr=False, compare=False)  # named by any of its rules
@@ -256,14 +258,19 @@ class Grant:
         return namespace is not None and namespace == self.scope
 
 
-def _builtin_cluster_admin() -> Role:
-    """cluster-admin as every API server bootstraps it, for inputs that bind it without containing it."""
-    src = f"ClusterRole/{CLUSTER_ADMIN}"
-    rules = (
-        Rule(frozenset("*"), frozenset("*"), frozenset("*"), frozenset(), frozenset(), src),
-        Rule(frozenset("*"), frozenset(), frozenset(), frozenset(), frozenset("*"), src),
-    )
-    return Role("ClusterRole", None, CLUSTER_ADMIN, None, rules)
+@cache
+def default_cluster_roles() -> tuple[dict, ...]:
+    """The user-facing ClusterRoles every API server bootstraps (cluster-admin, admin, edit, view and the
+    system:aggregate-to-* roles feeding the last three), as objects: inputs bind them without containing them."""
+    out = []
+    for entry in load_yaml("nis2kube", "data/k8s_default_clusterroles.yaml"):
+        labels = {**entry["labels"], BOOTSTRAP_LABEL[0]: BOOTSTRAP_LABEL[1]}
+        obj = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole",
+               "metadata": {"name": entry["name"], "labels": labels}, "rules": entry.get("rules", [])}
+        if "aggregate" in entry:
+            obj["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {entry["aggregate"]: "true"}}]}
+        out.append(obj)
+    return tuple(out)
 
 
 class RbacModel:
@@ -339,7 +346,6 @@ def build_model(inv: Inventory) -> RbacModel:
         model.roles[("ClusterRole", None, role.name)] = role
         for source in role.aggregated_from:
             model._into[source].append(role)
-    model.roles.setdefault(("ClusterRole", None, CLUSTER_ADMIN), _builtin_cluster_admin())
     for obj in inv.objects("ClusterRoleBinding", RBAC_GROUP):
         grant = _grant(obj, None, model)
         if grant is not None:
@@ -370,8 +376,12 @@ def _rules(obj: dict, model: RbacModel) -> tuple[Rule, ...]:
 
 
 def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
-    """ClusterRoles with aggregation resolved to a fixpoint (aggregated roles may aggregate aggregated roles)."""
+    """ClusterRoles with aggregation resolved to a fixpoint (aggregated roles may aggregate aggregated roles),
+    the default ones the input lacks included (with obj None: they are the API server's, not the input's)."""
     objs = inv.objects("ClusterRole", RBAC_GROUP)
+    present = {str(obj["metadata"].get("name", "")) for obj in objs}
+    defaults = {id(obj) for obj in default_cluster_roles() if obj["metadata"]["name"] not in present}
+    objs = [*objs, *(obj for obj in default_cluster_roles() if id(obj) in defaults)]
     own: dict[str, tuple[Rule, ...]] = {}
     labels: dict[str, dict[str, str]] = {}
     selectors: dict[str, list] = {}
@@ -416,7 +426,8 @@ def _cluster_roles(inv: Inventory, model: RbacModel) -> list[Role]:
     out = []
     for obj in objs:
         name = str(obj["metadata"].get("name", ""))
-        out.append(Role("ClusterRole", None, name, obj, tuple(resolved[name]), tuple(sources.get(name, ()))))
+        out.append(Role("ClusterRole", None, name, None if id(obj) in defaults else obj, tuple(resolved[name]),
+                        tuple(sources.get(name, ()))))
     return out
 
 

@@ -258,9 +258,38 @@ def test_role_binding_to_a_role():
 
 
 def test_missing_role_is_not_assessed_per_binding():
-    inv = inv_of(rb("view", "plant-ot", "ClusterRole", "view", user("auditor@example.eu")))
+    inv = inv_of(rb("view", "plant-ot", "ClusterRole", "historian-reader", user("auditor@example.eu")))
     (finding,) = run_check("rbac.secrets-read", inv)
     assert finding.status is Status.NOT_ASSESSED and "not in the input" in finding.message
+
+
+def test_default_admin_edit_view_are_known_without_being_in_the_input():
+    """Helm output binds the bootstrap roles without containing them: edit reads Secrets and execs into pods,
+    view does neither; a chart's role labelled aggregate-to-view flows into view (and so into edit and admin)."""
+    crd_viewer = cluster_role("historian-crd-viewer", [{"apiGroups": ["historian.example.eu"],
+                                                        "resources": ["archives"], "verbs": ["get"]}],
+                              labels={"rbac.authorization.k8s.io/aggregate-to-view": "true"})
+    inv = inv_of(rb("devs", "mes", "ClusterRole", "edit", user("dev@example.eu")),
+                 rb("audit", "mes", "ClusterRole", "view", user("auditor@example.eu")), crd_viewer)
+    by_binding = {f.resource.name: f.status for f in run_check("rbac.secrets-read", inv)}
+    assert by_binding == {"devs": Status.FAIL, "audit": Status.PASS}
+    assert {f.resource.name: f.status for f in run_check("rbac.pod-exec", inv)} == {
+        "devs": Status.FAIL, "audit": Status.PASS}
+    model = rbac_model(inv)
+    for name in ("view", "edit", "admin"):
+        role = model.role("ClusterRole", None, name)
+        assert role.obj is None and role.builtin
+        assert any(r.allows("get", "historian.example.eu", "archives") for r in role.rules), name
+    assert model.role("ClusterRole", None, "view").aggregated_from == (
+        "historian-crd-viewer", "system:aggregate-to-view")
+    assert not any(r.allows("create", "rbac.authorization.k8s.io", "rolebindings")
+                   for r in model.role("ClusterRole", None, "edit").rules)
+    assert any(r.allows("create", "rbac.authorization.k8s.io", "rolebindings")
+               for r in model.role("ClusterRole", None, "admin").rules)
+    # a role of the same name in the input is the one that counts
+    own_view = cluster_role("view", SECRETS_LIST)
+    inv = inv_of(rb("audit", "mes", "ClusterRole", "view", user("auditor@example.eu")), own_view)
+    assert {f.status for f in run_check("rbac.secrets-read", inv)} == {Status.FAIL}
 
 
 def test_no_bindings_is_not_assessed_not_a_pass():
@@ -677,7 +706,8 @@ rules: [{{apiGroups: [""], resources: [secrets], verbs: [list]}}]
 """)
     model = rbac_model(inv)
     everything = model.role("ClusterRole", None, "everything")
-    assert everything.aggregated_from == ("broken", "secret-reader")
+    # every role, the API server's defaults the input lacks included
+    assert {"broken", "secret-reader", "cluster-admin", "view"} <= set(everything.aggregated_from)
     assert any(r.allows("list", "", "secrets") for r in everything.rules)
     broken = model.role("ClusterRole", None, "broken")
     assert broken.aggregated_from == () and [r.source for r in broken.rules] == ["ClusterRole/broken"]
