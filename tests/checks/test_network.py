@@ -394,6 +394,44 @@ def test_cni_detection_table(docs, expected, engine):
     assert finding.resource is None and finding.system is False  # a cluster verdict, even for kube-system plugins
 
 
+CILIUM_IMAGE = "quay.io/cilium/cilium:v1.16.3"
+
+
+def cilium_config(**data: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "cilium-config", "namespace": "kube-system"}, "data": data})
+
+
+def cilium_agent(*args: str, env: dict | None = None) -> str:
+    agent = c("cilium-agent", CILIUM_IMAGE, "--config-dir=/tmp/cilium/config-map", *args)
+    if env:
+        agent["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return daemonset("cilium", "kube-system", agent,
+                     volumes=[{"name": "cilium-config-path", "configMap": {"name": "cilium-config"}}])
+
+
+@pytest.mark.parametrize(("docs", "expected", "said"), [
+    ([cilium_agent(), cilium_config(**{"enable-policy": "default"})], Status.PASS, "enforcement mode default"),
+    ([cilium_agent(), cilium_config(**{"enable-policy": "Always"})], Status.PASS, "enforcement mode always"),
+    ([cilium_agent(), cilium_config(**{"enable-policy": "never"})], Status.FAIL,
+     "ConfigMap kube-system/cilium-config enable-policy=never"),
+    ([cilium_agent(), cilium_config(**{"enable-policy": "off"})], Status.FAIL, "refuses to start"),
+    ([cilium_agent(), cilium_config(**{"policy-audit-mode": "true"})], Status.FAIL, "only logged"),
+    ([cilium_agent(), cilium_config(**{"policy-audit-mode": "false"})], Status.PASS, "cilium agent"),
+    # a flag beats the environment, which beats the ConfigMap (viper's order)
+    ([cilium_agent("--enable-policy=default", env={"CILIUM_ENABLE_POLICY": "never"}),
+      cilium_config(**{"enable-policy": "never"})], Status.PASS, "--enable-policy"),
+    ([cilium_agent(env={"CILIUM_ENABLE_POLICY": "never"}), cilium_config(**{"enable-policy": "default"})],
+     Status.FAIL, "CILIUM_ENABLE_POLICY=never"),
+    ([cilium_agent("--policy-audit-mode")], Status.FAIL, "--policy-audit-mode=true"),
+])  # fmt: skip
+def test_cilium_enforcement_mode_and_audit_mode(docs, expected, said):
+    (finding,) = run_check("net.cni-enforces-policies", inv_of(*docs))
+    [why] = [e["why"] for e in finding.evidence["cni"]]
+    assert finding.status is expected and said in why, why
+    assert expected is Status.PASS or why in finding.message
+
+
 def test_cni_detected_from_pods_of_an_absent_daemonset():
     pod = yaml.safe_dump({
         "apiVersion": "v1", "kind": "Pod",

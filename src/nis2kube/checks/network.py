@@ -28,7 +28,7 @@ from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.images import parse_image
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, Selector, parse_selector
-from nis2kube.inventory.workloads import workloads
+from nis2kube.inventory.workloads import Workload, workloads
 
 NETWORK = ("art21.2.e", "ir2690.6.7", "ir2690.6.8")
 NP_GROUP = "networking.k8s.io"
@@ -352,15 +352,54 @@ def _bool_flag(container: Mapping, name: str) -> bool | None:
     return gostrconv.parse_bool(given[-1]) if given else None
 
 
-def classify_container(container: Mapping) -> tuple[str, bool, str] | None:
-    """(engine, enforces NetworkPolicy, why) for a container of a known CNI / policy agent, else None."""
+# cilium-agent reads its settings as viper does: a flag given on the command line, else the CILIUM_ variable,
+# else a key of the ConfigMap mounted as its --config-dir (Helm's cilium-config).
+CILIUM_MODES = ("default", "always", "never")
+
+
+def _cilium_setting(inv: Inventory, w: Workload, container: Mapping, key: str, is_bool: bool) -> tuple[str, str] | None:
+    """(value, where it was set) of one cilium-agent setting, or None when it is left at its default."""
+    given = parse_flag_values(_args(container), bool_flags={key} if is_bool else ()).get(key)
+    if given:
+        return given[-1], f"--{key}"
+    env_name = "CILIUM_" + key.upper().replace("-", "_")
+    for env in _list(container.get("env")):
+        if isinstance(env, Mapping) and env.get("name") == env_name and isinstance(env.get("value"), str):
+            return env["value"], env_name
+    names = [str(v["configMap"].get("name")) for v in _list(w.pod_spec.get("volumes"))
+             if isinstance(v, Mapping) and isinstance(v.get("configMap"), Mapping)] or ["cilium-config"]
+    for name in names:
+        cm = inv.get("ConfigMap", w.namespace, name)
+        data = cm.get("data") if cm else None
+        if isinstance(data, Mapping) and isinstance(data.get(key), str):
+            return data[key], f"ConfigMap {w.namespace}/{name} {key}"
+    return None
+
+
+def _cilium(inv: Inventory, w: Workload, container: Mapping, raw: str) -> tuple[str, bool, str]:
+    """Cilium enforces unless its policy enforcement mode is `never`, or policy audit mode only logs drops."""
+    mode = _cilium_setting(inv, w, container, "enable-policy", False)
+    if mode is not None and mode[0].lower() not in CILIUM_MODES:
+        return "cilium", False, f"cilium agent ({raw}) refuses to start with {mode[1]}={mode[0]!r}"
+    if mode is not None and mode[0].lower() == "never":
+        return "cilium", False, f"cilium agent ({raw}) runs with {mode[1]}=never: no policy is enforced"
+    audit = _cilium_setting(inv, w, container, "policy-audit-mode", True)
+    if audit is not None and gostrconv.parse_bool(audit[0]):
+        return "cilium", False, f"cilium agent ({raw}) runs with {audit[1]}={audit[0]}: policy drops are only logged"
+    how = f", enforcement mode {mode[0].lower()} ({mode[1]})" if mode else ""
+    return "cilium", True, f"cilium agent ({raw}{how})"
+
+
+def classify_container(inv: Inventory, w: Workload, container: Mapping) -> tuple[str, bool, str] | None:
+    """(engine, enforces NetworkPolicy, why) for a container of a known CNI / policy agent in workload `w`, else
+    None; where an agent's own settings can switch enforcement off, they are read too."""
     image = parse_image(str(container.get("image", "")))
     repo = image.repository.lower()
     last = repo.rsplit("/", 1)[-1]
     # the agent image is .../cilium (or its -dev/-ci builds; mirrors: mirrored-cilium-cilium); tetragon, hubble
     # and envoy images of the cilium project enforce nothing themselves, and tetragon runs without Cilium as CNI
     if last.endswith("cilium") or last in ("cilium-dev", "cilium-ci"):
-        return "cilium", True, f"cilium agent ({image.raw})"
+        return _cilium(inv, w, container, image.raw)
     if "calico" in repo and "node" in last and "driver" not in last:  # not csi-node-driver's node-driver-registrar
         return "calico", True, f"calico/node runs Felix, which enforces policies ({image.raw})"
     if "antrea" in last:
@@ -391,7 +430,7 @@ def cni_evidence(inv: Inventory) -> list[CniEvidence]:
         if w.kind != "DaemonSet":
             continue
         for _, container in w.containers():
-            found = classify_container(container)
+            found = classify_container(inv, w, container)
             if found:
                 out.append(CniEvidence(found[0], found[1], w.ref.display, found[2]))
     return out
