@@ -19,6 +19,7 @@ from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+from nis2kube.podsecurity_config import PodSecurityDefaults, load_admission_config
 from nis2kube.wildcards import gatekeeper_match, kyverno_match
 
 ADMISSION = ("art21.2.e", "ir2690.6.2", "ir2690.6.3")
@@ -492,16 +493,27 @@ def _sigstore(inv: Inventory) -> Iterator[Enforcement]:
                           f"ClusterImagePolicy {cip['metadata'].get('name')}", frozenset({"signature"}), effective)
 
 
-def _psa(ns: str, labels: dict) -> str | None:
-    """PSA's PolicyToEvaluate: an enforce label that is not a valid level evaluates as restricted; invalid
-    warn/audit levels fail open to privileged."""
-    enforce = labels.get(PSA_ENFORCE)
-    if enforce is not None and enforce not in ("privileged", "baseline"):
-        return ENFORCE
-    for mode, action in (("warn", WARN), ("audit", AUDIT)):
-        if labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted":
-            return action
+def _psa(ns: str, labels: dict, defaults: PodSecurityDefaults | None = None) -> tuple[str, str] | None:
+    """The strongest PSA mode that applies `restricted` in a namespace, and what sets it. PolicyToEvaluate: a
+    mode's label wins, else the plugin's default for that mode (privileged without an AdmissionConfiguration);
+    an enforce label that is not a valid level evaluates as restricted, invalid warn/audit levels fail open to
+    privileged; an exempt namespace gets none of them."""
+    if defaults is not None and ns in defaults.namespaces:
+        return None
+    for mode, action in (("enforce", ENFORCE), ("warn", WARN), ("audit", AUDIT)):
+        key = f"pod-security.kubernetes.io/{mode}"
+        if key in labels:
+            value = labels[key]
+            if value == "restricted" or (mode == "enforce" and value not in ("privileged", "baseline")):
+                return action, f"label {key}={value}"
+        elif defaults is not None and defaults.levels[mode] == "restricted":
+            return action, f"PodSecurity default {mode}=restricted ({defaults.source})"
     return None
+
+
+def _psa_action(ns: str, labels: dict) -> str | None:
+    found = _psa(ns, labels)
+    return found[0] if found else None
 
 
 def enforcements(inv: Inventory) -> list[Enforcement]:
@@ -537,18 +549,21 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
         return
     policies = [e for e in enforcements(ctx.inv) if control in e.controls]
     hidden = _policy_kinds_unlisted(ctx.inv)
+    defaults = ctx.input("admission_config", load_admission_config) if control == "non-root" else None
     for ns in namespaces:
         labels = ctx.inv.namespace_labels(ns)
         applied = [(e, e.action(ns, labels)) for e in policies]
         applied = [(e, a) for e, a in applied if a is not None]
-        psa = _psa(ns, labels) if control == "non-root" else None
+        psa = _psa(ns, labels, defaults) if control == "non-root" else None
         if psa is not None:
-            key = f"pod-security.kubernetes.io/{psa.lower()}"
-            label = f"label {key}={labels.get(key)}"
             ref = ResourceRef("v1", "Namespace", None, ns)
-            applied.append((Enforcement("Pod Security Admission", ref, label, frozenset({control}), _psa), psa))
+            applied.append((Enforcement("Pod Security Admission", ref, psa[1], frozenset({control}), _psa_action),
+                            psa[0]))
         enforced = [e for e, a in applied if a == ENFORCE]
         evidence = {"policies": [f"{e.label} ({a})" for e, a in applied]}
+        if psa is not None and defaults is not None and (defaults.usernames or defaults.runtime_classes):
+            evidence["psa_exemptions"] = {"usernames": list(defaults.usernames),
+                                          "runtimeClasses": list(defaults.runtime_classes)}
         what = CONTROLS[control]
         if enforced:
             yield ctx.passed(_ns_subject(ctx, ns), f"enforced that {what}: {enforced[0].label} "
@@ -564,6 +579,8 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
             baseline = labels.get(PSA_ENFORCE)
             extra = f" (pod-security.kubernetes.io/enforce={baseline} does not require non-root)" \
                 if control == "non-root" and baseline in ("baseline", "privileged") else ""
+            if defaults is not None and ns in defaults.namespaces:
+                extra += f" (exempt from Pod Security Admission by {defaults.source})"
             yield ctx.fail(_ns_subject(ctx, ns), f"no admission policy makes sure {what} in this namespace{extra}",
                            evidence=evidence)
 
@@ -641,6 +658,10 @@ def _engines(ctx: CheckContext) -> dict[str, list[str]]:
     psa = [ns for ns in inv.namespaces() if inv.namespace_labels(ns).get(PSA_ENFORCE) not in (None, "privileged")]
     if psa:
         found["Pod Security Admission"] = [f"namespace {ns}" for ns in psa]
+    defaults = ctx.input("admission_config", load_admission_config)
+    if defaults is not None and defaults.levels["enforce"] != "privileged":
+        found.setdefault("Pod Security Admission", []).append(
+            f"default enforce={defaults.levels['enforce']} ({defaults.source})")
     return found
 
 

@@ -78,6 +78,11 @@ def scan(
     encryption_config: Annotated[str | None, typer.Option(
         "--encryption-config", help="The API server's EncryptionConfiguration file.",
         rich_help_panel="Evidence beside the objects")] = None,
+    admission_config: Annotated[str | None, typer.Option(
+        "--admission-config", help="The API server's AdmissionConfiguration (--admission-control-config-file) or "
+        "PodSecurityConfiguration: cluster-wide Pod Security defaults and exemptions (RKE2's CIS profile sets "
+        "them). A PodSecurity `path` is read from beside this file.",
+        rich_help_panel="Evidence beside the objects")] = None,
     trivy_report: Annotated[list[str] | None, typer.Option(
         "--trivy-report", help="Trivy JSON report(s) of running images (repeatable).",
         rich_help_panel="Evidence beside the objects")] = None,
@@ -140,7 +145,8 @@ def scan(
     try:
         inputs = {
             "apiserver_manifest": apiserver_manifest, "audit_policy": audit_policy,
-            "encryption_config": encryption_config, "trivy_report": trivy_report or [], "sbom": sbom or [],
+            "encryption_config": encryption_config, "admission_config": admission_config,
+            "trivy_report": trivy_report or [], "sbom": sbom or [],
             "alertmanager_config": alertmanager_config, "evidence": evidence, "as_of": on,
         }
         result = run_checks(
