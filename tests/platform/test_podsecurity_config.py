@@ -112,3 +112,17 @@ def test_a_restricted_default_counts_as_an_admission_controller(tmp_path):
     [f] = run_check("admission.controller-present", inventory_from_yaml(unlabelled),
                     inputs={"admission_config": str(path)})
     assert f.status is Status.PASS and "default enforce=restricted" in f.message
+
+
+def test_an_admission_configuration_the_api_server_reads_but_the_scan_lacks(tmp_path):
+    from conftest import apiserver_pod
+
+    inv = inventory_from_yaml(NAMESPACES + apiserver_pod("--admission-control-config-file=/etc/rancher/psa.yaml"))
+    found = {f.resource.name: f for f in run_check("admission.non-root-enforced", inv)}
+    assert found["mes"].status is Status.NOT_ASSESSED and "--admission-config" in found["mes"].message
+    assert found["scada"].status is Status.FAIL  # its own enforce label decides, whatever the defaults
+    path = tmp_path / "psa.yaml"
+    path.write_text(RKE2_CIS)
+    given = {f.resource.name: f.status for f in run_check("admission.non-root-enforced", inv,
+                                                          inputs={"admission_config": str(path)})}
+    assert given["mes"] is Status.PASS

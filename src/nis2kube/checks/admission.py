@@ -14,7 +14,8 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from nis2kube.checks.registry import CheckContext, check
+from nis2kube.apiserver import apiservers
+from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
@@ -542,6 +543,19 @@ def _ns_subject(ctx: CheckContext, ns: str) -> dict | ResourceRef:
     return ctx.inv.get("Namespace", None, ns) or ResourceRef("v1", "Namespace", None, ns)
 
 
+def _unseen_admission_config(ctx: CheckContext) -> str | None:
+    """Why unlabelled namespaces cannot be judged for PSA: the API server reads an admission configuration, whose
+    Pod Security defaults may enforce restricted, and it was not given."""
+    try:
+        paths = sorted({path for s in apiservers(ctx) if (path := s.get("admission-control-config-file"))})
+    except InputError:
+        return None  # an unusable --apiserver-manifest is reported by the checks that judge its flags
+    if not paths:
+        return None
+    return (f"kube-apiserver reads --admission-control-config-file={paths[0]}, whose Pod Security defaults may "
+            "enforce restricted here; give that file with --admission-config")
+
+
 def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
     namespaces = _namespaces(ctx)
     if not namespaces:
@@ -550,6 +564,7 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
     policies = [e for e in enforcements(ctx.inv) if control in e.controls]
     hidden = _policy_kinds_unlisted(ctx.inv)
     defaults = ctx.input("admission_config", load_admission_config) if control == "non-root" else None
+    unseen = _unseen_admission_config(ctx) if control == "non-root" and defaults is None else None
     for ns in namespaces:
         labels = ctx.inv.namespace_labels(ns)
         applied = [(e, e.action(ns, labels)) for e in policies]
@@ -574,6 +589,9 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
                            f"reports in {a} mode", evidence=evidence)
         elif hidden:
             yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy seen, but {hidden}",
+                                   evidence=evidence)
+        elif unseen and not any(key.startswith("pod-security.kubernetes.io/") for key in labels):
+            yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy or PSA label seen, but {unseen}",
                                    evidence=evidence)
         else:
             baseline = labels.get(PSA_ENFORCE)
