@@ -481,3 +481,52 @@ def test_kyverno_exclude_of_every_pod_and_empty_exclude_filter():
     assert set(result("admission.non-root-enforced", updates_only).values()) == {Status.PASS}
     empty = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT, exclude="{any: [{resources: {}}]}")
     assert set(result("admission.non-root-enforced", empty).values()) == {Status.PASS}
+
+
+def engine_webhook(config: str, hook: str, service_ns: str, namespace_selector: str = "",
+                   object_selector: str = "", resources: str = "[pods]") -> str:
+    """An engine's ValidatingWebhookConfiguration with one webhook on Pod CREATE, as a live dump holds it."""
+    return textwrap.dedent(f"""\
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingWebhookConfiguration
+        metadata: {{name: {config}}}
+        webhooks:
+        - name: {hook}
+          failurePolicy: Fail
+          clientConfig: {{service: {{name: {config}-svc, namespace: {service_ns}}}}}
+          rules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: {resources}}}]
+          {f"namespaceSelector: {namespace_selector}" if namespace_selector else ""}
+          {f"objectSelector: {object_selector}" if object_selector else ""}
+        ---
+        """)
+
+
+KYVERNO_HOOK = ("kyverno-resource-validating-webhook-cfg", "validate.kyverno.svc-fail", "kyverno")
+
+
+def test_an_engine_webhook_namespace_selector_leaves_namespaces_unchecked():
+    policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
+    skips_ot = engine_webhook(*KYVERNO_HOOK, namespace_selector="{matchExpressions: [{key: kubernetes.io/metadata."
+                              "name, operator: NotIn, values: [kube-system, scada]}]}")
+    found = {f.resource.name: f for f in run_check("admission.non-root-enforced",
+                                                   inventory_from_yaml(NAMESPACES + policy + skips_ot))}
+    assert {n: f.status for n, f in found.items()} == {"mes": Status.PASS, "scada": Status.FAIL,
+                                                       "historian": Status.PASS}
+    assert "validate.kyverno.svc-fail leaves it out" in found["scada"].message
+    # a webhook that only sees labelled pods checks no namespace completely; one on other resources says nothing
+    labelled = engine_webhook(*KYVERNO_HOOK, object_selector="{matchLabels: {team: a}}")
+    assert set(result("admission.non-root-enforced", policy + labelled).values()) == {Status.FAIL}
+    not_pods = engine_webhook(*KYVERNO_HOOK, resources="[configmaps]")
+    assert set(result("admission.non-root-enforced", policy + not_pods).values()) == {Status.PASS}
+
+
+def test_gatekeeper_webhook_selector_in_the_input_replaces_the_default_ignore_label():
+    constraint = gatekeeper("K8sAllowedRepos", "repos", """\
+        match:
+          kinds: [{apiGroups: [""], kinds: [Pod]}]
+        parameters: {repos: [registry.plant.example/]}
+        """)
+    hook = engine_webhook("gatekeeper-validating-webhook-configuration", "validation.gatekeeper.sh",
+                          "gatekeeper-system", namespace_selector="{matchLabels: {zone: ot}}")
+    assert result("admission.registry-enforced", constraint + hook) == {
+        "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}

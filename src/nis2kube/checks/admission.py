@@ -60,6 +60,20 @@ class Enforcement:
     action: Callable[[str, dict], str | None]
     excluded: tuple[str, ...] = ()  # namespace patterns excluded while otherwise enforcing
     glob: Callable[[str, str], bool] = kyverno_match  # the engine's pattern dialect, for `excluded`
+    # the engine's webhooks in the input, as the namespaces they are called for (None: not in the input)
+    webhook: WebhookReach | None = None
+
+
+@dataclass(frozen=True)
+class WebhookReach:
+    """Where the API server calls an engine's validating webhooks for Pod CREATE: only namespaces some pod
+    webhook's namespaceSelector matches (objectSelector or matchConditions narrow a webhook to some pods)."""
+
+    names: tuple[str, ...]
+    selectors: tuple[NsPredicate, ...]
+
+    def reaches(self, ns: str, labels: dict) -> bool:
+        return any(selector(ns, labels) for selector in self.selectors)
 
 
 def _selector(raw: object) -> NsPredicate:
@@ -311,16 +325,18 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
     else:
         return
 
+    webhook = webhook_reach(inv, "kyverno")
+
     def effective(ns: str, labels: dict) -> str | None:
         if own_ns is not None and ns != own_ns:
             return None
-        if not applies(ns, labels):
+        if not applies(ns, labels) or (webhook is not None and not webhook.reaches(ns, labels)):
             return None
         if not admission:
             return AUDIT  # background scans only: reports, never blocks
         return rule_actions.effective(ns, labels)
 
-    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, excluded)
+    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, excluded, webhook=webhook)
 
 
 # ---- Gatekeeper --------------------------------------------------------------------------------------------
@@ -383,6 +399,7 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
     nowhere (they escape every constraint; admission.namespace-exclusions reports them once)."""
     configs = _gatekeeper_configs(inv)
     exempt = [n for _, names in configs for n in names]
+    webhook = webhook_reach(inv, "gatekeeper")
     found = False
     for group, kind in inv.kinds():
         if group != "constraints.gatekeeper.sh":
@@ -405,13 +422,15 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
                           selector: NsPredicate = selector, action: str = action) -> str | None:
                 if (names is not None and not names(ns, labels)) or excl(ns, labels) or not selector(ns, labels):
                     return None
+                if webhook is not None:
+                    return action if webhook.reaches(ns, labels) else None
                 if GK_IGNORE in labels:
                     return None  # the webhook's default namespaceSelector skips namespaces with this label
                 return action
 
             found = True
             yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
-                              frozenset(controls), effective, tuple(excluded), gatekeeper_match)
+                              frozenset(controls), effective, tuple(excluded), gatekeeper_match, webhook)
     if found:
         yield from (Enforcement("Gatekeeper", inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
                                 "(every constraint)", frozenset(), _never, tuple(names), gatekeeper_match)
@@ -420,9 +439,10 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
 
 # ---- ValidatingAdmissionPolicy -----------------------------------------------------------------------------
 def _rule_hits_pod_create(rule: object) -> bool:
-    """A NamedRuleWithOperations that sees every Pod CREATE (`*` is all resources, `*/*` adds subresources;
-    resourceNames narrows it to some objects)."""
-    if not isinstance(rule, dict) or _l(rule.get("resourceNames")):
+    """A (Named)RuleWithOperations that sees every Pod CREATE (`*` is all resources, `*/*` adds subresources;
+    resourceNames narrows it to some objects; scope Cluster leaves namespaced Pods out)."""
+    if not isinstance(rule, dict) or _l(rule.get("resourceNames")) or rule.get("scope") not in (None, "*",
+                                                                                                  "Namespaced"):
         return False
     return bool({"", "*"} & set(_l(rule.get("apiGroups"))) and {"v1", "*"} & set(_l(rule.get("apiVersions")))
                 and {"pods", "*", "*/*"} & set(_l(rule.get("resources")))
@@ -599,6 +619,10 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
                 if control == "non-root" and baseline in ("baseline", "privileged") else ""
             if defaults is not None and ns in defaults.namespaces:
                 extra += f" (exempt from Pod Security Admission by {defaults.source})"
+            skipped = sorted({f"{e.engine} webhook {', '.join(e.webhook.names)}" for e in policies
+                              if e.webhook is not None and not e.webhook.reaches(ns, labels)})
+            if skipped:
+                extra += f" (the namespaceSelector of {'; '.join(skipped)} leaves it out)"
             yield ctx.fail(_ns_subject(ctx, ns), f"no admission policy makes sure {what} in this namespace{extra}",
                            evidence=evidence)
 
@@ -711,6 +735,38 @@ def controller_present(ctx: CheckContext) -> Iterator[Finding]:
 _ENGINE_WEBHOOKS = ("kyverno", "gatekeeper", "policy.sigstore.dev", "policy-controller")
 
 
+def _engine_hooks(inv: Inventory) -> Iterator[tuple[dict, dict, str]]:
+    """(configuration, webhook, who) for every validating webhook of a policy engine in the input."""
+    for cfg in inv.objects("ValidatingWebhookConfiguration"):
+        name = str(cfg["metadata"].get("name", ""))
+        for hook in _l(cfg.get("webhooks")):
+            if not isinstance(hook, dict):
+                continue
+            service = _d(_d(hook.get("clientConfig")).get("service"))
+            who = f"{name} {hook.get('name', '')} {service.get('namespace', '')} {service.get('name', '')}".lower()
+            if any(e in who for e in _ENGINE_WEBHOOKS):
+                yield cfg, hook, who
+
+
+def webhook_reach(inv: Inventory, engine: str) -> WebhookReach | None:
+    """The namespaces `engine`'s webhooks see Pod CREATEs in; None when none of its webhooks for pods is in the
+    input (offline manifests rarely hold them: the engines register them at run time)."""
+
+    def build() -> WebhookReach | None:
+        names, selectors = [], []
+        for _, hook, who in _engine_hooks(inv):
+            if engine not in who or not any(_rule_hits_pod_create(r) for r in _l(hook.get("rules"))):
+                continue
+            names.append(str(hook.get("name", "")))
+            narrowed = _l(hook.get("matchConditions")) or (
+                hook.get("objectSelector") is not None and not _selects_all(hook.get("objectSelector")))
+            if not narrowed:
+                selectors.append(_selector(hook.get("namespaceSelector")))
+        return WebhookReach(tuple(names), tuple(selectors)) if names else None
+
+    return inv.cached(f"admission-webhook-reach:{engine}", build)
+
+
 def _webhook_default_failure_policy(cfg: dict) -> str:
     """An unset failurePolicy defaults to Fail in admissionregistration.k8s.io/v1 but to Ignore in v1beta1."""
     return "Ignore" if str(cfg.get("apiVersion", "")).endswith("/v1beta1") else "Fail"
@@ -729,25 +785,18 @@ def webhook_failure_policy(ctx: CheckContext) -> Iterator[Finding]:
     """With Ignore, the API server admits everything unchecked whenever the engine is down or slow - an
     attacker who can crash or starve it switches enforcement off."""
     seen = False
-    for cfg in ctx.inv.objects("ValidatingWebhookConfiguration"):
-        name = str(cfg["metadata"].get("name", ""))
-        for hook in _l(cfg.get("webhooks")):
-            if not isinstance(hook, dict):
-                continue
-            service = _d(_d(hook.get("clientConfig")).get("service"))
-            who = f"{name} {hook.get('name', '')} {service.get('namespace', '')} {service.get('name', '')}".lower()
-            if not any(e in who for e in _ENGINE_WEBHOOKS):
-                continue
-            seen = True
-            policy = hook.get("failurePolicy") or _webhook_default_failure_policy(cfg)
-            label = f"webhook {hook.get('name')}"
-            if policy == "Ignore":
-                if name.startswith("kyverno") and str(hook.get("name", "")).endswith("-ignore"):
-                    continue  # Kyverno's separate webhook for policies that chose Ignore; judged on the policy
-                yield ctx.fail(cfg, f"{label} has failurePolicy: Ignore: requests are admitted unchecked when "
-                               "the engine does not answer", evidence={"webhook": hook.get("name")})
-            else:
-                yield ctx.passed(cfg, f"{label} fails closed (failurePolicy: {policy})")
+    for cfg, hook, _ in _engine_hooks(ctx.inv):
+        seen = True
+        policy = hook.get("failurePolicy") or _webhook_default_failure_policy(cfg)
+        label = f"webhook {hook.get('name')}"
+        if policy == "Ignore":
+            if str(cfg["metadata"].get("name", "")).startswith("kyverno") \
+                    and str(hook.get("name", "")).endswith("-ignore"):
+                continue  # Kyverno's separate webhook for policies that chose Ignore; judged on the policy
+            yield ctx.fail(cfg, f"{label} has failurePolicy: Ignore: requests are admitted unchecked when "
+                           "the engine does not answer", evidence={"webhook": hook.get("name")})
+        else:
+            yield ctx.passed(cfg, f"{label} fails closed (failurePolicy: {policy})")
     spaces = [(ns, ctx.inv.namespace_labels(ns)) for ns in ctx.inv.namespaces()]
     enforcing = {e.ref for e in enforcements(ctx.inv) if e.engine == "Kyverno"
                  and any(e.action(ns, labels) == ENFORCE for ns, labels in spaces)}  # Audit-only never blocks
