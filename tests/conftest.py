@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import textwrap
 
 import pytest
 
@@ -94,3 +95,24 @@ def shared_dir() -> pathlib.Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside the project")
     return SHARED
+
+
+def engine_webhook(config: str, hook: str, service_ns: str, namespace_selector: str = "",
+                   object_selector: str = "", resources: str = "[pods]") -> str:
+    """An engine's ValidatingWebhookConfiguration with one webhook on Pod CREATE, as a live dump holds it."""
+    return textwrap.dedent(f"""\
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingWebhookConfiguration
+        metadata: {{name: {config}}}
+        webhooks:
+        - name: {hook}
+          failurePolicy: Fail
+          clientConfig: {{service: {{name: {config}-svc, namespace: {service_ns}}}}}
+          rules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: {resources}}}]
+          {f"namespaceSelector: {namespace_selector}" if namespace_selector else ""}
+          {f"objectSelector: {object_selector}" if object_selector else ""}
+        ---
+        """)
+
+
+KYVERNO_HOOK = ("kyverno-resource-validating-webhook-cfg", "validate.kyverno.svc-fail", "kyverno")

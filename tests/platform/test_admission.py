@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import inventory_from_yaml, run_check, statuses
+from conftest import KYVERNO_HOOK, engine_webhook, inventory_from_yaml, run_check, statuses
 from nis2kube.findings import Status
 
 NAMESPACES = "".join(
@@ -481,27 +481,6 @@ def test_kyverno_exclude_of_every_pod_and_empty_exclude_filter():
     assert set(result("admission.non-root-enforced", updates_only).values()) == {Status.PASS}
     empty = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT, exclude="{any: [{resources: {}}]}")
     assert set(result("admission.non-root-enforced", empty).values()) == {Status.PASS}
-
-
-def engine_webhook(config: str, hook: str, service_ns: str, namespace_selector: str = "",
-                   object_selector: str = "", resources: str = "[pods]") -> str:
-    """An engine's ValidatingWebhookConfiguration with one webhook on Pod CREATE, as a live dump holds it."""
-    return textwrap.dedent(f"""\
-        apiVersion: admissionregistration.k8s.io/v1
-        kind: ValidatingWebhookConfiguration
-        metadata: {{name: {config}}}
-        webhooks:
-        - name: {hook}
-          failurePolicy: Fail
-          clientConfig: {{service: {{name: {config}-svc, namespace: {service_ns}}}}}
-          rules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: {resources}}}]
-          {f"namespaceSelector: {namespace_selector}" if namespace_selector else ""}
-          {f"objectSelector: {object_selector}" if object_selector else ""}
-        ---
-        """)
-
-
-KYVERNO_HOOK = ("kyverno-resource-validating-webhook-cfg", "validate.kyverno.svc-fail", "kyverno")
 
 
 def test_an_engine_webhook_namespace_selector_leaves_namespaces_unchecked():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import SHARED, inventory_from_yaml, needs_corpora, run_check, statuses
+from conftest import KYVERNO_HOOK, SHARED, engine_webhook, inventory_from_yaml, needs_corpora, run_check, statuses
 from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError
 from nis2kube.findings import Status
@@ -440,3 +440,12 @@ def test_kyverno_match_blocks_read_as_admission_reads_them(match, covered):
     assert match in policy
     found = statuses(run_check("supply.signature-policy", inventory_from_yaml(docs + policy)))
     assert {k.split("/")[1] for k, v in found.items() if v is Status.PASS} == covered
+
+
+def test_kyverno_webhook_namespace_selector_limits_signature_coverage():
+    docs = "".join(deployment(n, "registry.plant.example/a:1", namespace=n) for n in ("mes", "scada"))
+    hook = engine_webhook(*KYVERNO_HOOK, namespace_selector="{matchExpressions: [{key: kubernetes.io/metadata.name,"
+                          " operator: NotIn, values: [scada]}]}")
+    found = statuses(run_check("supply.signature-policy", inventory_from_yaml(
+        docs + verify_policy(['"registry.plant.example/*"']) + hook)))
+    assert found == {"Deployment/mes/mes[c0]": Status.PASS, "Deployment/scada/scada[c0]": Status.FAIL}

@@ -20,6 +20,7 @@ from nis2kube.checks.admission import (
     kyverno_policy_actions,
     kyverno_scope,
     verify_images_actions,
+    webhook_reach,
 )
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
@@ -142,6 +143,9 @@ class VerifyRule:
         labels = inv.namespace_labels(namespace)
         if self.engine == "sigstore" and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False  # policy-controller only admits-checks namespaces that opt in
+        if self.engine in ("kyverno", "ivpol") and (reach := webhook_reach(inv, "kyverno")) is not None \
+                and not reach.reaches(namespace, labels):
+            return False  # Kyverno's webhooks are not called there (admission.* reads them the same way)
         return self.scope is None or self.scope(namespace, labels)
 
 
