@@ -404,6 +404,11 @@ def test_vap_match_resources_narrowing():
     assert set(result("admission.limits-enforced", excluded + "---\n" + binding + "---\n").values()) == {Status.FAIL}
     some_pods = binding.replace("matchResources: {", "matchResources: {objectSelector: {matchLabels: {tier: web}}, ")
     assert set(result("admission.limits-enforced", policy + "---\n" + some_pods + "---\n").values()) == {Status.FAIL}
+    # matchConditions are CEL (typically "not a system: user", which spares every controller-made Pod)
+    conditioned = policy.replace("  validations:", "  matchConditions:\n  - {name: humans-only, expression: "
+                                 "\"!request.userInfo.username.startsWith('system:')\"}\n  validations:")
+    assert set(result("admission.limits-enforced", conditioned + "---\n" + binding + "---\n").values()) == {
+        Status.FAIL}
 
 
 def test_v1beta1_webhook_without_failure_policy_fails_open():

@@ -480,8 +480,8 @@ def _vap(inv: Inventory) -> Iterator[Enforcement]:
         pspec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         policy_sel = _vap_scope(_d(pspec.get("matchConstraints")), True)
         binding_sel = _vap_scope(_d(spec.get("matchResources")), False)
-        if policy_sel is None or binding_sel is None:
-            continue
+        if policy_sel is None or binding_sel is None or _l(pspec.get("matchConditions")):
+            continue  # matchConditions (CEL, often "not a system: user") leave some Pod CREATEs unchecked
         texts = [str(v.get("expression", "")) for v in _l(pspec.get("validations")) if isinstance(v, dict)]
         texts += [str(v.get("expression", "")) for v in _l(pspec.get("variables")) if isinstance(v, dict)]
         controls = _classify_text(" ".join(texts), [])
