@@ -514,3 +514,44 @@ def test_gatekeeper_webhook_selector_in_the_input_replaces_the_default_ignore_la
                           "gatekeeper-system", namespace_selector="{matchLabels: {zone: ot}}")
     assert result("admission.registry-enforced", constraint + hook) == {
         "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
+
+
+def kyverno_configmap(filters: str, namespace: str = "kyverno", name: str = "kyverno") -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+                       "data": {"resourceFilters": filters}}) + "\n---\n"
+
+
+DEFAULT_FILTERS = "[Event,*,*][*/*,kube-system,*][*/*,kube-public,*][*/*,kube-node-lease,*][Node,*,*]" \
+                  "[APIService,*,*][*/*,kyverno,*][ReplicaSet,*,*]"
+
+
+@pytest.mark.parametrize(("extra", "skipped"), [
+    ("", set()),
+    ("[*,scada,*]", {"scada"}),
+    ("[Pod,hist*,*]", {"historian"}),
+    ("[v1/Pod,mes,*]", {"mes"}),
+    ("[Pod/exec,mes,*][Pod,scada,debug-*][Deployment,historian,*]", set()),  # subresource, some pods, other kind
+])  # fmt: skip
+def test_kyverno_resource_filters_skip_namespaces_before_any_policy(extra, skipped):
+    policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
+    docs = policy + kyverno_configmap(DEFAULT_FILTERS + extra)
+    found = result("admission.non-root-enforced", docs)
+    # (the ConfigMap brings Kyverno's own namespace into the input; it is judged like any other)
+    assert {n.split("/")[1] for n, s in found.items() if s is Status.FAIL} - {"kyverno"} == skipped
+    [f] = run_check("admission.namespace-exclusions", inventory_from_yaml(NAMESPACES + docs))
+    if skipped:
+        assert f.status is Status.FAIL and f.resource.kind == "ConfigMap" and all(n in f.message for n in skipped)
+    else:  # the defaults skip system namespaces and Kyverno's own
+        assert f.status is Status.PASS
+
+
+def test_kyverno_config_map_named_by_init_config():
+    controller = json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kyverno-admission-controller",
+                                                                    "namespace": "policy"},
+        "spec": {"selector": {"matchLabels": {"app": "k"}}, "template": {"metadata": {"labels": {"app": "k"}}, "spec": {
+            "containers": [{"name": "kyverno", "image": "ghcr.io/kyverno/kyverno:v1.13.2",
+                            "env": [{"name": "INIT_CONFIG", "value": "kyverno-config"}]}]}}}}) + "\n---\n"
+    policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
+    docs = policy + controller + kyverno_configmap("[*,scada,*]", "policy", "kyverno-config")
+    assert result("admission.non-root-enforced", docs)["Namespace/scada"] is Status.FAIL

@@ -11,6 +11,7 @@ validationFailureAction; Gatekeeper: enforcementAction incl. scoped actions; VAP
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,7 @@ from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+from nis2kube.inventory.workloads import workloads
 from nis2kube.podsecurity_config import PodSecurityDefaults, load_admission_config
 from nis2kube.wildcards import gatekeeper_match, kyverno_match
 
@@ -261,7 +263,50 @@ def kyverno_scope(rule: dict) -> tuple[NsPredicate, tuple[str, ...]] | None:
     return (lambda ns, labels: match(ns, labels) and not exclude(ns, labels)), tuple(listed)
 
 
+_RESOURCE_FILTER = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _filter_takes_pods(kind: str) -> bool:
+    """A resourceFilters kind (`Pod`, `v1/Pod`, `*`, `*/*`, `Pod/exec`) that skips Pod CREATEs: its kind
+    matches Pod and it names no subresource (a lower-case last element is one)."""
+    parts = kind.split("/")
+    if parts[-1][:1].islower():
+        return len(parts) > 1 and kyverno_match(parts[-2], "Pod") and kyverno_match(parts[-1], "")
+    return kyverno_match(parts[-1], "Pod")
+
+
+def kyverno_config(inv: Inventory) -> tuple[dict, list[str]] | None:
+    """Kyverno's ConfigMap (named by its admission controller's INIT_CONFIG, else kyverno/kyverno) and the
+    namespace patterns its `resourceFilters` skip every Pod in: `[kind,namespace,name]` entries, Kyverno
+    wildcards, an entry with a name other than `*` skipping only some pods."""
+
+    def build() -> tuple[dict, list[str]] | None:
+        places = {("kyverno", "kyverno")}
+        for w in workloads(inv):
+            for _, container in w.containers():
+                for env in _l(container.get("env")):
+                    if isinstance(env, dict) and env.get("name") == "INIT_CONFIG" and isinstance(env.get("value"), str):
+                        places.add((w.namespace, env["value"]))
+        for ns, name in sorted(places):
+            cm = inv.get("ConfigMap", ns, name)
+            data = cm.get("data") if cm else None
+            if isinstance(data, dict) and isinstance(data.get("resourceFilters"), str):
+                skipped = []
+                for entry in _RESOURCE_FILTER.findall(data["resourceFilters"]):
+                    kind, namespace, obj = ([*entry.split(","), "*", "*"])[:3]
+                    if _filter_takes_pods(kind.strip()) and obj.strip() in ("*", "") and namespace.strip():
+                        skipped.append(namespace.strip())
+                return cm, skipped
+        return None
+
+    return inv.cached("admission-kyverno-config", build)
+
+
 def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
+    """The rules, then, when there is any, the namespaces the ConfigMap's resourceFilters skip as one
+    Enforcement that applies nowhere (admission.namespace-exclusions reports them once, like Gatekeeper's)."""
+    config = kyverno_config(inv)
+    found = False
     for kind in ("ClusterPolicy", "Policy"):
         for policy in inv.objects(kind, "kyverno.io"):
             spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
@@ -271,7 +316,15 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
-                yield from _kyverno_rule(inv, policy, kind, rule, own_ns, actions, admission)
+                for e in _kyverno_rule(inv, policy, kind, rule, own_ns, actions, admission, config):
+                    found = True
+                    yield e
+    # Kyverno's own namespace is skipped by design (its pods must start for any policy to be checked)
+    skipped = [p for p in config[1] if p != config[0]["metadata"].get("namespace")] if config else []
+    if found and skipped:
+        cm = config[0]
+        yield Enforcement("Kyverno", inv.ref(cm), f"Kyverno ConfigMap {cm['metadata'].get('name')} resourceFilters "
+                          "(every policy)", frozenset(), _never, tuple(skipped))
 
 
 _SIGNATURE_KEYS = ("attestors", "attestations", "key", "keyless", "subject", "issuer", "roots")
@@ -312,7 +365,7 @@ def _verify_images_part(entries: list, actions: KyvernoActions) -> tuple[set[str
 
 
 def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: KyvernoActions,
-                  admission: bool) -> Iterator[Enforcement]:
+                  admission: bool, config: tuple[dict, list[str]] | None) -> Iterator[Enforcement]:
     scope = kyverno_scope(rule)
     if scope is None:
         return
@@ -326,10 +379,13 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
         return
 
     webhook = webhook_reach(inv, "kyverno")
+    filtered = config[1] if config is not None else []
 
     def effective(ns: str, labels: dict) -> str | None:
         if own_ns is not None and ns != own_ns:
             return None
+        if any(kyverno_match(pattern, ns) for pattern in filtered):
+            return None  # Kyverno skips the request before any policy sees it
         if not applies(ns, labels) or (webhook is not None and not webhook.reaches(ns, labels)):
             return None
         if not admission:

@@ -82,12 +82,14 @@ LIVE_KINDS: tuple[LiveKind, ...] = (
 # Groups whose every kind is listed (Gatekeeper constraints: one CRD per ConstraintTemplate).
 WHOLE_GROUPS: tuple[str, ...] = ("constraints.gatekeeper.sh",)
 
-# ConfigMaps whose contents checks read although no Pod mounts them (kubeadm's API server settings, CoreDNS).
+# ConfigMaps whose contents checks read although no Pod mounts them (kubeadm's API server settings, CoreDNS,
+# Kyverno's resourceFilters in its default place).
 # Mounted ConfigMaps (Falco rules, Prometheus rule files, agent configs) are read too; all others stay
 # metadata only.
 CONFIGMAPS_WITH_DATA: tuple[tuple[str, str], ...] = (
     ("kube-system", "kubeadm-config"),
     ("kube-system", "coredns"),
+    ("kyverno", "kyverno"),
 )
 
 
