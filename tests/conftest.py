@@ -116,3 +116,8 @@ def engine_webhook(config: str, hook: str, service_ns: str, namespace_selector: 
 
 
 KYVERNO_HOOK = ("kyverno-resource-validating-webhook-cfg", "validate.kyverno.svc-fail", "kyverno")
+
+
+def kyverno_configmap(filters: str, namespace: str = "kyverno", name: str = "kyverno") -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+                       "data": {"resourceFilters": filters}}) + "\n---\n"

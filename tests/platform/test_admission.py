@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import KYVERNO_HOOK, engine_webhook, inventory_from_yaml, run_check, statuses
+from conftest import KYVERNO_HOOK, engine_webhook, inventory_from_yaml, kyverno_configmap, run_check, statuses
 from nis2kube.findings import Status
 
 NAMESPACES = "".join(
@@ -514,11 +514,6 @@ def test_gatekeeper_webhook_selector_in_the_input_replaces_the_default_ignore_la
                           "gatekeeper-system", namespace_selector="{matchLabels: {zone: ot}}")
     assert result("admission.registry-enforced", constraint + hook) == {
         "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
-
-
-def kyverno_configmap(filters: str, namespace: str = "kyverno", name: str = "kyverno") -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-                       "data": {"resourceFilters": filters}}) + "\n---\n"
 
 
 DEFAULT_FILTERS = "[Event,*,*][*/*,kube-system,*][*/*,kube-public,*][*/*,kube-node-lease,*][Node,*,*]" \

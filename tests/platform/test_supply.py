@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from conftest import KYVERNO_HOOK, SHARED, engine_webhook, inventory_from_yaml, needs_corpora, run_check, statuses
+from conftest import (
+    KYVERNO_HOOK,
+    SHARED,
+    engine_webhook,
+    inventory_from_yaml,
+    kyverno_configmap,
+    needs_corpora,
+    run_check,
+    statuses,
+)
 from conftest import image_deployment as deployment
 from nis2kube.checks.registry import InputError
 from nis2kube.findings import Status
@@ -448,4 +457,11 @@ def test_kyverno_webhook_namespace_selector_limits_signature_coverage():
                           " operator: NotIn, values: [scada]}]}")
     found = statuses(run_check("supply.signature-policy", inventory_from_yaml(
         docs + verify_policy(['"registry.plant.example/*"']) + hook)))
+    assert found == {"Deployment/mes/mes[c0]": Status.PASS, "Deployment/scada/scada[c0]": Status.FAIL}
+
+
+def test_kyverno_resource_filters_limit_signature_coverage():
+    docs = "".join(deployment(n, "registry.plant.example/a:1", namespace=n) for n in ("mes", "scada"))
+    found = statuses(run_check("supply.signature-policy", inventory_from_yaml(
+        docs + verify_policy(['"registry.plant.example/*"']) + kyverno_configmap("[*,sca*,*]"))))
     assert found == {"Deployment/mes/mes[c0]": Status.PASS, "Deployment/scada/scada[c0]": Status.FAIL}

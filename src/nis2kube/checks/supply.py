@@ -17,6 +17,7 @@ from nis2kube.checks.admission import (
     SIGSTORE_MODES,
     KyvernoActions,
     NsPredicate,
+    kyverno_config,
     kyverno_policy_actions,
     kyverno_scope,
     verify_images_actions,
@@ -143,10 +144,19 @@ class VerifyRule:
         labels = inv.namespace_labels(namespace)
         if self.engine == "sigstore" and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False  # policy-controller only admits-checks namespaces that opt in
-        if self.engine in ("kyverno", "ivpol") and (reach := webhook_reach(inv, "kyverno")) is not None \
-                and not reach.reaches(namespace, labels):
-            return False  # Kyverno's webhooks are not called there (admission.* reads them the same way)
+        if self.engine in ("kyverno", "ivpol") and not _kyverno_sees(inv, namespace, labels):
+            return False
         return self.scope is None or self.scope(namespace, labels)
+
+
+def _kyverno_sees(inv: Inventory, namespace: str, labels: dict) -> bool:
+    """Kyverno is asked about pods there: its webhooks reach the namespace and its resourceFilters do not skip
+    it (admission.* reads both the same way)."""
+    reach = webhook_reach(inv, "kyverno")
+    if reach is not None and not reach.reaches(namespace, labels):
+        return False
+    config = kyverno_config(inv)
+    return config is None or not any(kyverno_match(pattern, namespace) for pattern in config[1])
 
 
 @lru_cache(maxsize=8192)  # asked per rule for every container, of few distinct images
