@@ -550,3 +550,44 @@ def test_kyverno_config_map_named_by_init_config():
     policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
     docs = policy + controller + kyverno_configmap("[*,scada,*]", "policy", "kyverno-config")
     assert result("admission.non-root-enforced", docs)["Namespace/scada"] is Status.FAIL
+
+
+PARAM_VAP = textwrap.dedent("""\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: limits-by-param}
+    spec:
+      failurePolicy: Fail
+      paramKind: {apiVersion: v1, kind: ConfigMap}
+      matchConstraints:
+        resourceRules:
+        - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+      validations:
+      - expression: "object.spec.containers.all(c, has(c.resources.limits) && has(c.resources.limits.memory))"
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {name: limits-by-param}
+    spec:
+      policyName: limits-by-param
+      validationActions: [Deny]
+      paramRef: %s
+    ---
+    """)
+
+
+def configmap(name: str, namespace: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata: {{}}\n---\n"
+
+
+@pytest.mark.parametrize(("ref", "params", "enforced"), [
+    ("{name: limits, parameterNotFoundAction: Allow}", ["mes"], {"mes"}),  # looked up in the request's namespace
+    ("{name: limits, namespace: policy, parameterNotFoundAction: Allow}", ["policy"], {"mes", "scada", "historian"}),
+    ("{name: limits, namespace: policy, parameterNotFoundAction: Allow}", ["mes"], set()),
+    ("{name: limits, parameterNotFoundAction: Deny}", [], {"mes", "scada", "historian"}),  # refuses every Pod
+    ("{selector: {matchLabels: {}}, parameterNotFoundAction: Allow}", ["scada"], {"scada"}),
+])  # fmt: skip
+def test_vap_parameters_not_found_with_allow_admit_unchecked(ref, params, enforced):
+    docs = PARAM_VAP % ref + "".join(configmap("limits", ns) for ns in params)
+    found = result("admission.limits-enforced", docs)
+    assert {n.split("/")[1] for n, s in found.items() if s is Status.PASS} - {"policy"} == enforced

@@ -20,7 +20,7 @@ from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
-from nis2kube.inventory.selectors import InvalidSelector, parse_selector
+from nis2kube.inventory.selectors import InvalidSelector, labels_of, parse_selector
 from nis2kube.inventory.workloads import workloads
 from nis2kube.podsecurity_config import PodSecurityDefaults, load_admission_config
 from nis2kube.wildcards import gatekeeper_match, kyverno_match
@@ -526,6 +526,30 @@ def _selects_all(raw: object) -> bool:
         return False
 
 
+def _vap_params(inv: Inventory, param_kind: dict, ref: object) -> Callable[[str], bool]:
+    """Whether the binding's parameters let the policy act on a request in a namespace. With a paramRef and no
+    parameter object found, `parameterNotFoundAction: Allow` admits the request unchecked (Deny, the other
+    value, refuses it: enforcement of a kind). A namespaced parameter without paramRef.namespace is looked up
+    in the request's namespace."""
+    if not isinstance(ref, dict) or not param_kind.get("kind") or ref.get("parameterNotFoundAction") != "Allow":
+        return lambda ns: True
+    group = str(param_kind.get("apiVersion", "v1")).rpartition("/")[0]
+    name, namespace = ref.get("name"), ref.get("namespace")
+    try:
+        selector = parse_selector(ref["selector"]) if ref.get("selector") is not None else None
+    except InvalidSelector:
+        return lambda ns: False
+    found = [o for o in inv.objects(str(param_kind["kind"]), group)
+             if (name is None or o["metadata"].get("name") == name)
+             and (selector is None or selector.matches(labels_of(o)))]
+    if namespace:
+        return lambda ns: any(o["metadata"].get("namespace") == namespace for o in found)
+    if any(o["metadata"].get("namespace") is None for o in found):
+        return lambda ns: True  # a cluster-scoped parameter object exists
+    here = {o["metadata"].get("namespace") for o in found}
+    return lambda ns: ns in here
+
+
 def _vap(inv: Inventory) -> Iterator[Enforcement]:
     policies = {str(p["metadata"].get("name")): p for p in inv.objects("ValidatingAdmissionPolicy")}
     for binding in inv.objects("ValidatingAdmissionPolicyBinding"):
@@ -545,10 +569,11 @@ def _vap(inv: Inventory) -> Iterator[Enforcement]:
             continue
         actions = {str(a) for a in _l(spec.get("validationActions"))}
         action = ENFORCE if "Deny" in actions else WARN if "Warn" in actions else AUDIT
+        params = _vap_params(inv, _d(pspec.get("paramKind")), spec.get("paramRef"))
 
         def effective(ns: str, labels: dict, a: NsPredicate = policy_sel, b: NsPredicate = binding_sel,
-                      action: str = action) -> str | None:
-            return action if a(ns, labels) and b(ns, labels) else None
+                      action: str = action, params: Callable[[str], bool] = params) -> str | None:
+            return action if a(ns, labels) and b(ns, labels) and params(ns) else None
 
         yield Enforcement("ValidatingAdmissionPolicy", inv.ref(binding),
                           f"ValidatingAdmissionPolicy {policy['metadata'].get('name')} via binding "
