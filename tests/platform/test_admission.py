@@ -591,3 +591,13 @@ def test_vap_parameters_not_found_with_allow_admit_unchecked(ref, params, enforc
     docs = PARAM_VAP % ref + "".join(configmap("limits", ns) for ns in params)
     found = result("admission.limits-enforced", docs)
     assert {n.split("/")[1] for n, s in found.items() if s is Status.PASS} - {"policy"} == enforced
+
+
+def test_vap_parameters_of_a_kind_a_live_scan_does_not_list_are_not_taken_as_missing():
+    docs = PARAM_VAP.replace("{apiVersion: v1, kind: ConfigMap}", "{apiVersion: plant.example/v1, kind: Limits}") \
+        % "{name: limits, parameterNotFoundAction: Allow}"
+    inv = inventory_from_yaml(NAMESPACES + docs)
+    assert set(statuses(run_check("admission.limits-enforced", inv)).values()) == {Status.FAIL}  # offline: missing
+    inv = inventory_from_yaml(NAMESPACES + docs)
+    inv.served_kinds = {("plant.example", "Limits")}
+    assert set(statuses(run_check("admission.limits-enforced", inv)).values()) == {Status.PASS}

@@ -20,6 +20,7 @@ from nis2kube.checks.registry import CheckContext, InputError, check
 from nis2kube.checks.runtime import unlisted
 from nis2kube.findings import Finding, ResourceRef, Severity
 from nis2kube.inventory import Inventory
+from nis2kube.inventory.live_kinds import LIVE_KINDS
 from nis2kube.inventory.selectors import InvalidSelector, labels_of, parse_selector
 from nis2kube.inventory.workloads import workloads
 from nis2kube.podsecurity_config import PodSecurityDefaults, load_admission_config
@@ -39,6 +40,7 @@ CONTROLS = {
     "signature": "image signatures are verified",
 }
 NsPredicate = Callable[[str, dict], bool]
+LISTED = frozenset((k.group, k.kind) for k in LIVE_KINDS)  # what a live scan lists (and so can miss)
 
 
 def _d(value: object) -> dict:
@@ -533,13 +535,15 @@ def _vap_params(inv: Inventory, param_kind: dict, ref: object) -> Callable[[str]
     in the request's namespace."""
     if not isinstance(ref, dict) or not param_kind.get("kind") or ref.get("parameterNotFoundAction") != "Allow":
         return lambda ns: True
-    group = str(param_kind.get("apiVersion", "v1")).rpartition("/")[0]
+    group, kind = str(param_kind.get("apiVersion", "v1")).rpartition("/")[0], str(param_kind["kind"])
+    if inv.served_kinds is not None and ((group, kind) not in LISTED or inv.unlisted_reason(kind, group)):
+        return lambda ns: True  # a live scan that did not list the parameter kind cannot tell it is missing
     name, namespace = ref.get("name"), ref.get("namespace")
     try:
         selector = parse_selector(ref["selector"]) if ref.get("selector") is not None else None
     except InvalidSelector:
         return lambda ns: False
-    found = [o for o in inv.objects(str(param_kind["kind"]), group)
+    found = [o for o in inv.objects(kind, group)
              if (name is None or o["metadata"].get("name") == name)
              and (selector is None or selector.matches(labels_of(o)))]
     if namespace:
