@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from nis2kube.checks.registry import CheckContext, InputError
+from nis2kube.checks.registry import CheckContext, InputError, read_input_text
 from nis2kube.inventory.yamlload import load_document
 
 API_VERSION = "nis2kube.io/v1alpha1"
@@ -75,18 +75,7 @@ def today(ctx: CheckContext) -> dt.date:
 
 def load_evidence(path: str) -> dict[str, dict[str, Any]]:
     """Read and validate one evidence file."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"--evidence {path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise InputError(f"--evidence {path}: larger than {MAX_BYTES // 1024} KiB; not an evidence file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"--evidence {path}: not UTF-8 text") from None
-    return parse_evidence(text, path)
+    return parse_evidence(read_input_text(path, "--evidence", MAX_BYTES, "an evidence file"), path)
 
 
 def parse_evidence(text: str, path: str = "<evidence>") -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from nis2kube.checks.registry import InputError
+from nis2kube.checks.registry import InputError, read_input_text
 from nis2kube.inventory.yamlload import load_document
 
 MAX_BYTES = 1024 * 1024
@@ -37,16 +37,10 @@ class PodSecurityDefaults:
 
 
 def _read(path: str, option: str) -> object:
+    text = read_input_text(path, option, MAX_BYTES, "an admission configuration")
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise InputError(f"{option} {path}: larger than 1 MiB; not an admission configuration")
-    try:
-        return load_document(data.decode("utf-8-sig"))
-    except (yaml.YAMLError, ValueError, UnicodeDecodeError) as exc:
+        return load_document(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise InputError(f"{option} {path}: invalid YAML: {str(exc).splitlines()[0]}") from None
 
 

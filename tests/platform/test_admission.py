@@ -552,28 +552,10 @@ def test_kyverno_config_map_named_by_init_config():
     assert result("admission.non-root-enforced", docs)["Namespace/scada"] is Status.FAIL
 
 
-PARAM_VAP = textwrap.dedent("""\
-    apiVersion: admissionregistration.k8s.io/v1
-    kind: ValidatingAdmissionPolicy
-    metadata: {name: limits-by-param}
-    spec:
-      failurePolicy: Fail
-      paramKind: {apiVersion: v1, kind: ConfigMap}
-      matchConstraints:
-        resourceRules:
-        - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
-      validations:
-      - expression: "object.spec.containers.all(c, has(c.resources.limits) && has(c.resources.limits.memory))"
-    ---
-    apiVersion: admissionregistration.k8s.io/v1
-    kind: ValidatingAdmissionPolicyBinding
-    metadata: {name: limits-by-param}
-    spec:
-      policyName: limits-by-param
-      validationActions: [Deny]
-      paramRef: %s
-    ---
-    """)
+# VAP with its parameters in a ConfigMap: the binding names them instead of narrowing by namespace
+PARAM_VAP = (VAP % ("Fail", "[Deny]")).replace("  failurePolicy: Fail\n", "  failurePolicy: Fail\n  paramKind: "
+                                               "{apiVersion: v1, kind: ConfigMap}\n").replace(
+    "matchResources: {namespaceSelector: {matchLabels: {zone: ot}}}", "paramRef: %s")
 
 
 def configmap(name: str, namespace: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import yaml
 
 from nis2kube.apiserver import MISSING_EVIDENCE, ApiServer, apiservers
-from nis2kube.checks.registry import CheckContext, InputError, check
+from nis2kube.checks.registry import CheckContext, InputError, check, read_input_text
 from nis2kube.findings import Finding, Severity
 from nis2kube.inventory import Inventory
 from nis2kube.inventory.selectors import labels_of
@@ -281,16 +281,10 @@ def encryption_at_rest(ctx: CheckContext) -> Iterator[Finding]:
 def load_encryption_config(path: str) -> list[dict]:
     """The `resources` list of an EncryptionConfiguration file; InputError names the file and field."""
     where = f"--encryption-config {path}"
+    text = read_input_text(path, "--encryption-config", MAX_CONFIG_BYTES, "an EncryptionConfiguration")
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise InputError(f"{where}: larger than 1 MiB; not an EncryptionConfiguration")
-    try:
-        doc = load_document(data.decode("utf-8-sig"))
-    except (yaml.YAMLError, ValueError, UnicodeDecodeError) as exc:
+        doc = load_document(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise InputError(f"{where}: invalid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("kind") != "EncryptionConfiguration":
         raise InputError(f"{where}: not an EncryptionConfiguration (kind: EncryptionConfiguration, "

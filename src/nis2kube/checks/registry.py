@@ -30,6 +30,23 @@ class InputError(ValueError):
     The engine turns it into a not-assessed verdict carrying this message, for every check that needed it."""
 
 
+def read_input_text(path: str, option: str, limit: int, what: str) -> str:
+    """An evidence file's text, read as hostile input: at most `limit` bytes of UTF-8 (a BOM dropped). The
+    InputError names the option, the file and what it was expected to be."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        raise InputError(f"{option} {path}: larger than {size}; not {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{option} {path}: not UTF-8 text") from None
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     id: str
