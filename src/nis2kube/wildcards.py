@@ -44,67 +44,30 @@ def sigstore(pattern: str) -> re.Pattern[str]:
     return re.compile(".+".join(parts))
 
 
-def _gobwas(pattern: str, i: int, in_braces: bool) -> tuple[str, int]:
-    """gobwas/glob (no separators) as a regex, from `i` to the end or to the `,`/`}` closing an alternative."""
-    out = []
-    while i < len(pattern):
-        ch = pattern[i]
-        if in_braces and ch in ",}":
-            break
-        if ch == "\\":
-            if i + 1 == len(pattern):
-                raise ValueError("dangling escape")
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if ch == "}":
-            raise ValueError("unmatched closing brace")
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[":
-            end = pattern.find("]", i + 1)
-            body = pattern[i + 1 : end] if end > 0 else ""
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            if end < 0 or not body:
-                raise ValueError("unclosed or empty character class")
-            if len(body) == 3 and body[1] == "-":
-                cls = f"{re.escape(body[0])}-{re.escape(body[2])}"
-            else:
-                cls = "".join(re.escape(c) for c in body)
-            out.append(f"[{'^' if negate else ''}{cls}]")
-            i = end
-        elif ch == "{":
-            options = []
-            i += 1
-            while True:
-                option, i = _gobwas(pattern, i, True)
-                options.append(option)
-                if i >= len(pattern):
-                    raise ValueError("unclosed brace")
-                if pattern[i] == "}":
-                    break
-                i += 1  # the `,` before the next option
-            out.append(f"(?:{'|'.join(options)})")
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out), i
-
-
 @lru_cache(maxsize=1024)
 def velero(pattern: str) -> re.Pattern[str] | None:
-    """A Velero namespace include/exclude pattern (pkg/util/wildcard on gobwas/glob): `*`, `?`, `[abc]`, `[a-z]`,
-    `[!abc]`, `{a,b}`, `\\` escapes. None where Velero refuses it and the backup fails validation: `|`, `(`,
-    `)`, `**`, an empty or unclosed brace or class."""
-    if any(c in pattern for c in "|()") or "**" in pattern:
+    """A Velero namespace include/exclude pattern (1.18+, pkg/util/wildcard): `*`, `?`, `[abc]`, `[a-z]`;
+    everything else literal. None where Velero refuses it and the backup fails validation: `**`, `|`, `(`,
+    `)`, braces and commas (no brace expansion), `!` (no negation), an empty, unclosed or unmatched bracket."""
+    if "**" in pattern or any(c in pattern for c in "|(){},!"):
         return None
-    if any(not body.strip(", \t") for body in re.findall(r"\{([^}]*)\}", pattern)):
-        return None
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "]":
+            return None
+        if ch == "[":
+            end = pattern.find("]", i + 1)
+            body = pattern[i + 1 : end] if end > 0 else ""
+            if end < 0 or not body or "[" in body:
+                return None
+            out.append("[" + "".join(c if c == "-" and 0 < k < len(body) - 1 else re.escape(c)
+                                     for k, c in enumerate(body)) + "]")
+            i = end + 1
+            continue
+        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+        i += 1
     try:
-        regex, _ = _gobwas(pattern, 0, False)
-    except ValueError:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:  # a reversed range such as [z-a]
         return None
-    return re.compile(regex, re.DOTALL)

@@ -402,12 +402,13 @@ def cilium_config(**data: str) -> str:
                            "metadata": {"name": "cilium-config", "namespace": "kube-system"}, "data": data})
 
 
-def cilium_agent(*args: str, env: dict | None = None) -> str:
+def cilium_agent(*args: str, env: dict | None = None, init: tuple[str, ...] = ()) -> str:
     agent = c("cilium-agent", CILIUM_IMAGE, "--config-dir=/tmp/cilium/config-map", *args)
     if env:
         agent["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    extra = {"initContainers": [c(name, CILIUM_IMAGE) for name in init]} if init else {}
     return daemonset("cilium", "kube-system", agent,
-                     volumes=[{"name": "cilium-config-path", "configMap": {"name": "cilium-config"}}])
+                     volumes=[{"name": "cilium-config-path", "configMap": {"name": "cilium-config"}}], **extra)
 
 
 @pytest.mark.parametrize(("docs", "expected", "said"), [
@@ -424,6 +425,8 @@ def cilium_agent(*args: str, env: dict | None = None) -> str:
     ([cilium_agent(env={"CILIUM_ENABLE_POLICY": "never"}), cilium_config(**{"enable-policy": "default"})],
      Status.FAIL, "CILIUM_ENABLE_POLICY=never"),
     ([cilium_agent("--policy-audit-mode")], Status.FAIL, "--policy-audit-mode=true"),
+    # Helm's init containers run the agent image without the agent's settings: they are not the agent
+    ([cilium_agent("--enable-policy=never", init=("config", "mount-cgroup"))], Status.FAIL, "--enable-policy=never"),
 ])  # fmt: skip
 def test_cilium_enforcement_mode_and_audit_mode(docs, expected, said):
     (finding,) = run_check("net.cni-enforces-policies", inv_of(*docs))

@@ -42,15 +42,15 @@ def test_sigstore_globs():
     ("pattern", "name", "matches"),
     [
         ("prod-*", "prod-a", True), ("ns?", "ns1", True), ("ns?", "ns10", False), ("ns[123]", "ns2", True),
-        ("ns[a-c]", "nsb", True), ("ns[!a]", "nsa", False), ("ns[!a]", "nsb", True),
-        ("test-{dev,staging}", "test-staging", True), ("test-{dev,st*}", "test-stx", True),
-        ("test-{dev,staging}", "test-prod", False), (r"a\*", "a*", True), (r"a\*", "ab", False),
+        ("ns[a-c]", "nsb", True), ("ns[a-z0-9]", "ns7", True), ("ns[a-c]", "ns-", False),
+        ("*-app-*", "my-app-prod", True), ("app.prod", "app-prod", False), ("app+", "app+", True),
     ],
 )  # fmt: skip
 def test_velero_globs(pattern, name, matches):
     assert (velero(pattern).fullmatch(name) is not None) is matches
 
 
-@pytest.mark.parametrize("pattern", ["a**", "a{}", "a{,}", "a}", "a(b)", "a|b", "[", "a[]", "x{a,b", "a\\"])
+@pytest.mark.parametrize("pattern", ["a**", "app-{prod,staging}", "a{}", "a}", "a(b)", "a|b", "ns[!a]", "[", "ns[]",
+                                     "ns[abc", "ns-abc]", "ns[abc]]", "a,b", "[z-a]"])
 def test_velero_refuses(pattern):
     assert velero(pattern) is None

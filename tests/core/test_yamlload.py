@@ -35,6 +35,14 @@ def test_merge_keys_are_applied():
     assert doc["limits"] == {"cpu": "100m", "memory": "1Gi"}
 
 
+@pytest.mark.parametrize(("text", "value"), [("3.0", 3), ("08", 8), ("1e3", 1000), (".0", 0), ("-0.0", 0),
+                                             ("3.5", 3.5), ("1e20", 1e20)])
+def test_integral_floats_reach_kubernetes_as_integers(text, value):
+    """`replicas: 3.0` is 3 to the API server: JSON writes the float as `3`, which decodes as an int64."""
+    got = load_document(f"v: {text}")["v"]
+    assert got == value and type(got) is type(value)
+
+
 def test_go_number_edge_cases():
     assert go_yaml_number("0x") == "0x"
     # beyond int64: go-yaml's uint64 or float, then sigs.k8s.io/json's float64; hex that large stays a string

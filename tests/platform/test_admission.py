@@ -516,8 +516,9 @@ def test_gatekeeper_webhook_selector_in_the_input_replaces_the_default_ignore_la
         "Namespace/mes": Status.FAIL, "Namespace/scada": Status.PASS, "Namespace/historian": Status.PASS}
 
 
+# Kyverno's Helm defaults, abridged: `Node/*` is Node with any subresource, not any kind
 DEFAULT_FILTERS = "[Event,*,*][*/*,kube-system,*][*/*,kube-public,*][*/*,kube-node-lease,*][Node,*,*]" \
-                  "[APIService,*,*][*/*,kyverno,*][ReplicaSet,*,*]"
+                  "[Node/*,*,*][APIService,*,*][APIService/*,*,*][*/*,kyverno,*][ReplicaSet,*,*][ReplicaSet/*,*,*]"
 
 
 @pytest.mark.parametrize(("extra", "skipped"), [
@@ -526,6 +527,8 @@ DEFAULT_FILTERS = "[Event,*,*][*/*,kube-system,*][*/*,kube-public,*][*/*,kube-no
     ("[Pod,hist*,*]", {"historian"}),
     ("[v1/Pod,mes,*]", {"mes"}),
     ("[Pod/exec,mes,*][Pod,scada,debug-*][Deployment,historian,*]", set()),  # subresource, some pods, other kind
+    ("[Pod][Pod,mes][Pod, scada, *]", set()),  # missing fields are "", nothing is trimmed (" scada" is no name)
+    ("[Pod/*,mes,*][v1/Pod/status,scada,*]", {"mes"}),
 ])  # fmt: skip
 def test_kyverno_resource_filters_skip_namespaces_before_any_policy(extra, skipped):
     policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
@@ -550,6 +553,10 @@ def test_kyverno_config_map_named_by_init_config():
     policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
     docs = policy + controller + kyverno_configmap("[*,scada,*]", "policy", "kyverno-config")
     assert result("admission.non-root-enforced", docs)["Namespace/scada"] is Status.FAIL
+    # a stale ConfigMap in the default place is not the one Kyverno reads
+    stale = docs + kyverno_configmap("[*,mes,*]")
+    found = result("admission.non-root-enforced", stale)
+    assert found["Namespace/mes"] is Status.PASS and found["Namespace/scada"] is Status.FAIL
 
 
 # VAP with its parameters in a ConfigMap: the binding names them instead of narrowing by namespace
@@ -583,3 +590,23 @@ def test_vap_parameters_of_a_kind_a_live_scan_does_not_list_are_not_taken_as_mis
     inv = inventory_from_yaml(NAMESPACES + docs)
     inv.served_kinds = {("plant.example", "Limits")}
     assert set(statuses(run_check("admission.limits-enforced", inv)).values()) == {Status.PASS}
+
+
+@pytest.mark.parametrize(("selector", "parsed"), [
+    ("Pod", ("Pod", "")), ("Pod/exec", ("Pod", "exec")), ("v1/Pod", ("Pod", "")), ("*/*", ("*", "")),
+    ("Node/*", ("Node", "*")), ("apps/v1/Deployment", ("Deployment", "")), ("v1/Pod/status", ("Pod", "status")),
+    ("apps/v1/Deployment/scale", ("Deployment", "scale")),
+])  # fmt: skip
+def test_kyverno_kind_selectors(selector, parsed):
+    from nis2kube.checks.admission import kind_selector
+
+    assert kind_selector(selector) == parsed
+
+
+def test_kyverno_exclude_of_a_kind_with_subresources_is_not_every_kind_and_empty_any_falls_back_to_all():
+    replicasets = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                          exclude="{any: [{resources: {kinds: [ReplicaSet/*]}}]}")
+    assert set(result("admission.non-root-enforced", replicasets).values()) == {Status.PASS}
+    fallback = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
+                       match="{any: [], all: [{resources: {kinds: [Pod], namespaces: [mes]}}]}")
+    assert result("admission.non-root-enforced", fallback)["Namespace/mes"] is Status.PASS

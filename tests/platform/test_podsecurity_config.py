@@ -126,3 +126,14 @@ def test_an_admission_configuration_the_api_server_reads_but_the_scan_lacks(tmp_
     given = {f.resource.name: f.status for f in run_check("admission.non-root-enforced", inv,
                                                           inputs={"admission_config": str(path)})}
     assert given["mes"] is Status.PASS
+
+
+@pytest.mark.parametrize("labels", ["{pod-security.kubernetes.io/warn: restricted}",
+                                    "{pod-security.kubernetes.io/audit: baseline}"])
+def test_only_the_enforce_label_decides_without_the_admission_configuration(labels):
+    from conftest import apiserver_pod
+
+    ns = f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: mes, labels: {labels}}}\n---\n"
+    inv = inventory_from_yaml(ns + apiserver_pod("--admission-control-config-file=/etc/rancher/psa.yaml"))
+    [f] = run_check("admission.non-root-enforced", inv)
+    assert f.status is Status.NOT_ASSESSED and "--admission-config" in f.message

@@ -465,3 +465,41 @@ def test_kyverno_resource_filters_limit_signature_coverage():
     found = statuses(run_check("supply.signature-policy", inventory_from_yaml(
         docs + verify_policy(['"registry.plant.example/*"']) + kyverno_configmap("[*,sca*,*]"))))
     assert found == {"Deployment/mes/mes[c0]": Status.PASS, "Deployment/scada/scada[c0]": Status.FAIL}
+
+
+@pytest.mark.parametrize(("constraints", "covered"), [
+    ('{resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]}',
+     {"mes", "scada"}),
+    ('{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: mes}}, resourceRules: [{apiGroups: [""], '
+     'apiVersions: [v1], operations: [CREATE], resources: [pods]}]}', {"mes"}),
+    ('{resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}]}',
+     set()),
+])  # fmt: skip
+def test_image_validating_policy_match_constraints_narrow_it(constraints, covered):
+    docs = "".join(deployment(n, "quay.io/x/y:1", namespace=n) for n in ("mes", "scada"))
+    policy = image_validating_policy("").replace(
+        '{resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]}',
+        constraints)
+    found = statuses(run_check("supply.signature-policy", inventory_from_yaml(docs + policy)))
+    assert {k.split("/")[1] for k, v in found.items() if v is Status.PASS} == covered
+    conditioned = policy.replace("  validations:", "  matchConditions: [{name: humans, expression: 'true'}]\n"
+                                                   "  validations:")
+    found = statuses(run_check("supply.signature-policy", inventory_from_yaml(docs + conditioned)))
+    assert Status.PASS not in found.values()
+
+
+def test_a_verify_images_rule_on_a_controller_kind_covers_that_kind_only():
+    docs = deployment("api", "registry.plant.example/a:1", namespace="mes") + """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: mes}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c0, image: "registry.plant.example/a:1"}]}
+---
+"""
+    policy = verify_policy(['"registry.plant.example/*"']).replace("kinds: [Pod]", "kinds: [Deployment]")
+    assert statuses(run_check("supply.signature-policy", inventory_from_yaml(docs + policy))) == {
+        "Deployment/mes/api[c0]": Status.PASS, "StatefulSet/mes/db[c0]": Status.FAIL}

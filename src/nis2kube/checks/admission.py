@@ -205,10 +205,31 @@ class KyvernoActions:
         return ENFORCE if engine == cache == ENFORCE else AUDIT
 
 
-def _filter_scope(f: dict, *, excluding: bool) -> tuple[NsPredicate, list[str]] | None:
-    """A Kyverno ResourceFilter as the namespaces where it takes in EVERY pod created, with what names them;
-    None when it takes only some (by user, role, object name, labels or annotations, other operations) or no
-    pods. A match filter must name Pod (or `*`) among its kinds; an exclude filter without kinds takes any."""
+def kind_selector(text: str) -> tuple[str, str]:
+    """(kind, subresource) of a Kyverno kind selector, as its ParseKindSelector splits `Kind`, `Kind/sub`,
+    `Version/Kind`, `Group/Version/Kind`, `Version/Kind/sub` or `Group/Version/Kind/sub`: a kind starts with
+    an upper-case letter, so `Node/*` is Node with any subresource and `*/*` any version of any kind."""
+    parts = text.split("/")
+    if len(parts) == 2:
+        return (parts[0], parts[1]) if parts[0][:1].isupper() else (parts[1], "")
+    if len(parts) == 3:
+        return (parts[1], parts[2]) if parts[1][:1].isupper() else (parts[2], "")
+    if len(parts) >= 4:
+        return parts[2], parts[3]
+    return text, ""
+
+
+def _selects_kind(selector: str, kind: str) -> bool:
+    """A kind selector takes in the CREATE of the resource `kind` itself (not only a subresource of it)."""
+    name, sub = kind_selector(selector)
+    return kyverno_match(name, kind) and kyverno_match(sub, "")
+
+
+def _filter_scope(f: dict, *, excluding: bool, kind: str = "Pod") -> tuple[NsPredicate, list[str]] | None:
+    """A Kyverno ResourceFilter as the namespaces where it takes in EVERY `kind` (a Pod, or a controller for
+    supply's image checks) created, with what names them; None when it takes only some (by user, role, object
+    name, labels or annotations, other operations) or none. A match filter must name the kind (or `*`) among
+    its kinds; an exclude filter without kinds takes any."""
     if any(f.get(k) for k in ("subjects", "roles", "clusterRoles")):
         return None
     res = f.get("resources") if isinstance(f.get("resources"), dict) else {}
@@ -216,8 +237,8 @@ def _filter_scope(f: dict, *, excluding: bool) -> tuple[NsPredicate, list[str]] 
         return None
     if not any(v or v == {} for v in res.values()):
         return None  # an empty filter is skipped, not taken as matching everything
-    kinds = [str(k).rsplit("/", 1)[-1] for k in _l(res.get("kinds"))]
-    if (kinds or not excluding) and not any(k in ("Pod", "*") for k in kinds):
+    kinds = [str(k) for k in _l(res.get("kinds"))]
+    if (kinds or not excluding) and not any(_selects_kind(k, kind) for k in kinds):
         return None
     ops = _l(res.get("operations"))
     if ops and "CREATE" not in ops:
@@ -232,33 +253,33 @@ def _filter_scope(f: dict, *, excluding: bool) -> tuple[NsPredicate, list[str]] 
             listed or ["*"])
 
 
-def _block(raw: object, *, excluding: bool) -> tuple[NsPredicate, list[str]] | None:
+def _block(raw: object, *, excluding: bool, kind: str = "Pod") -> tuple[NsPredicate, list[str]] | None:
     """A match or exclude block (`any`: one filter suffices, `all`: every one must, else the legacy single
     filter) as the namespaces where it takes in every pod; None when it is not sure to anywhere."""
     if not isinstance(raw, dict):
         return None
-    if isinstance(raw.get("any"), list):
+    if isinstance(raw.get("any"), list) and raw["any"]:  # Kyverno falls back to `all` when `any` is empty
         filters, mode = raw["any"], any
-    elif isinstance(raw.get("all"), list):
+    elif isinstance(raw.get("all"), list) and raw["all"]:
         filters, mode = raw["all"], all
     else:
         filters, mode = [raw], any
-    parsed = [_filter_scope(f, excluding=excluding) for f in filters if isinstance(f, dict)]
+    parsed = [_filter_scope(f, excluding=excluding, kind=kind) for f in filters if isinstance(f, dict)]
     found = [p for p in parsed if p is not None]
     if not found or (mode is all and len(found) != len(parsed)):
         return None
     return (lambda ns, labels: mode(p(ns, labels) for p, _ in found)), [n for _, names in found for n in names]
 
 
-def kyverno_scope(rule: dict) -> tuple[NsPredicate, tuple[str, ...]] | None:
-    """Where a Kyverno rule applies to every pod created (match takes them all in, exclude drops none of them),
-    with the namespace patterns its exclude names; None when its match is partial. An exclude that drops only
-    some pods (by name, user, role) is not read as dropping the namespace."""
-    covers = _block(rule.get("match"), excluding=False)
+def kyverno_scope(rule: dict, kind: str = "Pod") -> tuple[NsPredicate, tuple[str, ...]] | None:
+    """Where a Kyverno rule applies to every `kind` created (match takes them all in, exclude drops none of
+    them), with the namespace patterns its exclude names; None when its match is partial. An exclude that drops
+    only some (by name, user, role) is not read as dropping the namespace."""
+    covers = _block(rule.get("match"), excluding=False, kind=kind)
     if covers is None:
         return None
     match, _ = covers
-    excludes = _block(rule.get("exclude"), excluding=True)
+    excludes = _block(rule.get("exclude"), excluding=True, kind=kind)
     if excludes is None:
         return match, ()
     exclude, listed = excludes
@@ -268,40 +289,39 @@ def kyverno_scope(rule: dict) -> tuple[NsPredicate, tuple[str, ...]] | None:
 _RESOURCE_FILTER = re.compile(r"\[([^\[\]]*)\]")
 
 
-def _filter_takes_pods(kind: str) -> bool:
-    """A resourceFilters kind (`Pod`, `v1/Pod`, `*`, `*/*`, `Pod/exec`) that skips Pod CREATEs: its kind
-    matches Pod and it names no subresource (a lower-case last element is one)."""
-    parts = kind.split("/")
-    if parts[-1][:1].islower():
-        return len(parts) > 1 and kyverno_match(parts[-2], "Pod") and kyverno_match(parts[-1], "")
-    return kyverno_match(parts[-1], "Pod")
-
-
 def kyverno_config(inv: Inventory) -> tuple[dict, list[str]] | None:
     """Kyverno's ConfigMap (named by its admission controller's INIT_CONFIG, else kyverno/kyverno) and the
-    namespace patterns its `resourceFilters` skip every Pod in: `[kind,namespace,name]` entries, Kyverno
-    wildcards, an entry with a name other than `*` skipping only some pods."""
+    namespace patterns its `resourceFilters` skip every Pod in: `[kind,namespace,name]` entries as Kyverno's
+    parseKinds reads them (a missing field is "", nothing trimmed), Kyverno wildcards; an entry whose name is
+    not `*` skips only some pods, one with namespace "" only cluster-scoped objects."""
 
     def build() -> tuple[dict, list[str]] | None:
-        places = {("kyverno", "kyverno")}
-        for w in workloads(inv):
-            for _, container in w.containers():
-                for env in _l(container.get("env")):
-                    if isinstance(env, dict) and env.get("name") == "INIT_CONFIG" and isinstance(env.get("value"), str):
-                        places.add((w.namespace, env["value"]))
-        for ns, name in sorted(places):
+        named = sorted({(w.namespace, env["value"]) for w in workloads(inv) for _, container in w.containers()
+                        for env in _l(container.get("env")) if isinstance(env, dict)
+                        and env.get("name") == "INIT_CONFIG" and isinstance(env.get("value"), str)})
+        for ns, name in named or [("kyverno", "kyverno")]:
             cm = inv.get("ConfigMap", ns, name)
             data = cm.get("data") if cm else None
             if isinstance(data, dict) and isinstance(data.get("resourceFilters"), str):
                 skipped = []
                 for entry in _RESOURCE_FILTER.findall(data["resourceFilters"]):
-                    kind, namespace, obj = ([*entry.split(","), "*", "*"])[:3]
-                    if _filter_takes_pods(kind.strip()) and obj.strip() in ("*", "") and namespace.strip():
-                        skipped.append(namespace.strip())
+                    kind, namespace, obj = ([*entry.split(","), "", ""])[:3]
+                    if _selects_kind(kind, "Pod") and obj == "*" and namespace:
+                        skipped.append(namespace)
                 return cm, skipped
         return None
 
     return inv.cached("admission-kyverno-config", build)
+
+
+def kyverno_sees(inv: Inventory, ns: str, labels: dict) -> bool:
+    """Kyverno is asked about pods in this namespace at all: its webhooks in the input reach it and its
+    resourceFilters do not skip it (checked before any policy)."""
+    reach = webhook_reach(inv, "kyverno")
+    if reach is not None and not reach.reaches(ns, labels):
+        return False
+    config = kyverno_config(inv)
+    return config is None or not any(kyverno_match(pattern, ns) for pattern in config[1])
 
 
 def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
@@ -318,7 +338,7 @@ def _kyverno(inv: Inventory) -> Iterator[Enforcement]:
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
-                for e in _kyverno_rule(inv, policy, kind, rule, own_ns, actions, admission, config):
+                for e in _kyverno_rule(inv, policy, kind, rule, own_ns, actions, admission):
                     found = True
                     yield e
     # Kyverno's own namespace is skipped by design (its pods must start for any policy to be checked)
@@ -367,7 +387,7 @@ def _verify_images_part(entries: list, actions: KyvernoActions) -> tuple[set[str
 
 
 def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: str | None, actions: KyvernoActions,
-                  admission: bool, config: tuple[dict, list[str]] | None) -> Iterator[Enforcement]:
+                  admission: bool) -> Iterator[Enforcement]:
     scope = kyverno_scope(rule)
     if scope is None:
         return
@@ -381,14 +401,11 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
         return
 
     webhook = webhook_reach(inv, "kyverno")
-    filtered = config[1] if config is not None else []
 
     def effective(ns: str, labels: dict) -> str | None:
         if own_ns is not None and ns != own_ns:
             return None
-        if any(kyverno_match(pattern, ns) for pattern in filtered):
-            return None  # Kyverno skips the request before any policy sees it
-        if not applies(ns, labels) or (webhook is not None and not webhook.reaches(ns, labels)):
+        if not applies(ns, labels) or not kyverno_sees(inv, ns, labels):
             return None
         if not admission:
             return AUDIT  # background scans only: reports, never blocks
@@ -507,7 +524,7 @@ def _rule_hits_pod_create(rule: object) -> bool:
                 and {"CREATE", "*"} & set(_l(rule.get("operations"))))
 
 
-def _vap_scope(resources: dict, required: bool) -> NsPredicate | None:
+def match_resources_scope(resources: dict, required: bool) -> NsPredicate | None:
     """A policy's matchConstraints or a binding's matchResources as a namespace predicate, None when it does
     not cover all Pods: no resourceRule on Pod CREATE (a binding without rules keeps the policy's), an
     excludeResourceRule on all Pods, or an objectSelector that picks some Pods only."""
@@ -562,8 +579,8 @@ def _vap(inv: Inventory) -> Iterator[Enforcement]:
         if policy is None:
             continue
         pspec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
-        policy_sel = _vap_scope(_d(pspec.get("matchConstraints")), True)
-        binding_sel = _vap_scope(_d(spec.get("matchResources")), False)
+        policy_sel = match_resources_scope(_d(pspec.get("matchConstraints")), True)
+        binding_sel = match_resources_scope(_d(spec.get("matchResources")), False)
         if policy_sel is None or binding_sel is None or _l(pspec.get("matchConditions")):
             continue  # matchConditions (CEL, often "not a system: user") leave some Pod CREATEs unchecked
         texts = [str(v.get("expression", "")) for v in _l(pspec.get("validations")) if isinstance(v, dict)]
@@ -615,11 +632,6 @@ def _psa(ns: str, labels: dict, defaults: PodSecurityDefaults | None = None) -> 
         elif defaults is not None and defaults.levels[mode] == "restricted":
             return action, f"PodSecurity default {mode}=restricted ({defaults.source})"
     return None
-
-
-def _psa_action(ns: str, labels: dict) -> str | None:
-    found = _psa(ns, labels)
-    return found[0] if found else None
 
 
 def enforcements(inv: Inventory) -> list[Enforcement]:
@@ -677,8 +689,8 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
         psa = _psa(ns, labels, defaults) if control == "non-root" else None
         if psa is not None:
             ref = ResourceRef("v1", "Namespace", None, ns)
-            applied.append((Enforcement("Pod Security Admission", ref, psa[1], frozenset({control}), _psa_action),
-                            psa[0]))
+            applied.append((Enforcement("Pod Security Admission", ref, psa[1], frozenset({control}),
+                                        lambda n, lb: (_psa(n, lb, defaults) or (None,))[0]), psa[0]))
         enforced = [e for e, a in applied if a == ENFORCE]
         evidence = {"policies": [f"{e.label} ({a})" for e, a in applied]}
         if psa is not None and defaults is not None and (defaults.usernames or defaults.runtime_classes):
@@ -688,15 +700,15 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
         if enforced:
             yield ctx.passed(_ns_subject(ctx, ns), f"enforced that {what}: {enforced[0].label} "
                              f"({enforced[0].engine})", evidence=evidence)
+        elif unseen and PSA_ENFORCE not in labels:  # its enforce level is the unseen file's default
+            yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy or PSA enforce label seen, but "
+                                   f"{unseen}", evidence=evidence)
         elif applied:
             e, a = applied[0]
             yield ctx.fail(_ns_subject(ctx, ns), f"nothing enforces that {what}: {e.label} ({e.engine}) only "
                            f"reports in {a} mode", evidence=evidence)
         elif hidden:
             yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy seen, but {hidden}",
-                                   evidence=evidence)
-        elif unseen and not any(key.startswith("pod-security.kubernetes.io/") for key in labels):
-            yield ctx.not_assessed(_ns_subject(ctx, ns), f"no enforcing policy or PSA label seen, but {unseen}",
                                    evidence=evidence)
         else:
             baseline = labels.get(PSA_ENFORCE)

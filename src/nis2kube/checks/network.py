@@ -429,7 +429,9 @@ def cni_evidence(inv: Inventory) -> list[CniEvidence]:
     for w in workloads(inv):
         if w.kind != "DaemonSet":
             continue
-        for _, container in w.containers():
+        for field, container in w.containers():
+            if field != "containers":
+                continue  # an agent runs for the pod's life; init containers (Cilium's: the agent image) set up
             found = classify_container(inv, w, container)
             if found:
                 out.append(CniEvidence(found[0], found[1], w.ref.display, found[2]))

@@ -8,7 +8,7 @@ Kyverno ImageValidatingPolicies or Sigstore policy-controller ClusterImagePolici
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,11 +17,11 @@ from nis2kube.checks.admission import (
     SIGSTORE_MODES,
     KyvernoActions,
     NsPredicate,
-    kyverno_config,
     kyverno_policy_actions,
     kyverno_scope,
+    kyverno_sees,
+    match_resources_scope,
     verify_images_actions,
-    webhook_reach,
 )
 from nis2kube.checks.registry import CheckContext, check
 from nis2kube.findings import Finding, Severity
@@ -116,7 +116,8 @@ class VerifyRule:
     skip: tuple[str, ...]
     enforce: bool
     namespace: str | None  # namespaced policy: only here
-    scope: NsPredicate | None  # the namespaces where it takes in every pod (Kyverno match/exclude); None: all
+    # (workload kind, namespace, labels) -> whether it takes in every such workload there; None: everywhere
+    scope: Callable[[str, str, dict], bool] | None
     engine: str = "kyverno"  # "kyverno" (verifyImages), "ivpol" (ImageValidatingPolicy) or "sigstore"
     # Kyverno: the rule's failure actions and overrides, resolved per namespace as admission.* resolves them
     kyverno: KyvernoActions | None = None
@@ -136,7 +137,7 @@ class VerifyRule:
             return False
         return not any(kyverno_match(p, f) for p in self.skip for f in forms)
 
-    def covers(self, inv: Inventory, namespace: str, raw: str) -> bool:
+    def covers(self, inv: Inventory, kind: str, namespace: str, raw: str) -> bool:
         if self.namespace is not None and self.namespace != namespace:
             return False
         if not self.matches_image(raw):
@@ -144,19 +145,30 @@ class VerifyRule:
         labels = inv.namespace_labels(namespace)
         if self.engine == "sigstore" and labels.get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False  # policy-controller only admits-checks namespaces that opt in
-        if self.engine in ("kyverno", "ivpol") and not _kyverno_sees(inv, namespace, labels):
+        if self.engine in ("kyverno", "ivpol") and not kyverno_sees(inv, namespace, labels):
             return False
-        return self.scope is None or self.scope(namespace, labels)
+        return self.scope is None or self.scope(kind, namespace, labels)
 
 
-def _kyverno_sees(inv: Inventory, namespace: str, labels: dict) -> bool:
-    """Kyverno is asked about pods there: its webhooks reach the namespace and its resourceFilters do not skip
-    it (admission.* reads both the same way)."""
-    reach = webhook_reach(inv, "kyverno")
-    if reach is not None and not reach.reaches(namespace, labels):
+def _kyverno_rule_scope(rule: dict) -> Callable[[str, str, dict], bool]:
+    """A verifyImages rule checks a workload's images when it takes in its Pods (always created, whoever
+    creates them) or the workload's own kind (Kyverno checks a controller's pod template when it is admitted);
+    a rule on CronJobs alone checks no Deployment."""
+    scopes: dict[str, tuple[NsPredicate, tuple[str, ...]] | None] = {}
+
+    def applies(kind: str, namespace: str, labels: dict) -> bool:
+        for k in dict.fromkeys(("Pod", kind)):
+            if k not in scopes:
+                scopes[k] = kyverno_scope(rule, k)
+            if scopes[k] is not None and scopes[k][0](namespace, labels):
+                return True
         return False
-    config = kyverno_config(inv)
-    return config is None or not any(kyverno_match(pattern, namespace) for pattern in config[1])
+
+    return applies
+
+
+def _namespace_scope(predicate: NsPredicate) -> Callable[[str, str, dict], bool]:
+    return lambda kind, namespace, labels: predicate(namespace, labels)
 
 
 @lru_cache(maxsize=8192)  # asked per rule for every container, of few distinct images
@@ -202,9 +214,7 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
             for rule in _l(spec.get("rules")):
                 if not isinstance(rule, dict):
                     continue
-                scope = kyverno_scope(rule)
-                if scope is None:
-                    continue  # its match takes in only some pods, or none: it is not coverage
+                scope = _kyverno_rule_scope(rule)
                 actions = verify_images_actions(_l(rule.get("verifyImages")), policy_actions)
                 for verify in _l(rule.get("verifyImages")):
                     if not isinstance(verify, dict):
@@ -214,7 +224,7 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
                         patterns.append(str(verify["image"]))
                     out.append(VerifyRule(f"{name} rule {rule.get('name', '?')}", tuple(patterns),
                                           tuple(str(p) for p in _l(verify.get("skipImageReferences"))),
-                                          False, ns, scope[0],
+                                          False, ns, scope,
                                           kyverno=actions))
     for policy in inv.objects("ImageValidatingPolicy", KYVERNO_POLICIES):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
@@ -222,8 +232,13 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
         # no matchImageReferences: the policy applies to every image (CEL expressions are not evaluated here)
         globs = tuple(str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")) if refs else None
         actions = [str(a) for a in _l(spec.get("validationActions"))]
+        # matchConstraints narrow it as a VAP's do; matchConditions (CEL) leave some Pods out
+        constraints = spec.get("matchConstraints")
+        where = match_resources_scope(_d(constraints), False) if constraints is not None else _always
+        if where is None or _l(spec.get("matchConditions")):
+            continue
         out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", globs, (),
-                              "Deny" in actions, None, None, engine="ivpol"))
+                              "Deny" in actions, None, _namespace_scope(where), engine="ivpol"))
     for policy in inv.objects("ClusterImagePolicy", SIGSTORE):
         spec = policy.get("spec") if isinstance(policy.get("spec"), dict) else {}
         globs = [str(i["glob"]) for i in _l(spec.get("images")) if isinstance(i, dict) and i.get("glob")]
@@ -240,10 +255,15 @@ def _engine_present(inv: Inventory) -> bool:
     return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
 
 
-def _coverage(inv: Inventory, rules: list[VerifyRule], namespace: str, raw: str) -> tuple[list[str], list[str]]:
+def _always(namespace: str, labels: dict) -> bool:
+    return True
+
+
+def _coverage(inv: Inventory, rules: list[VerifyRule], kind: str, namespace: str, raw: str) \
+        -> tuple[list[str], list[str]]:
     """The policies whose rules cover an image in a namespace, and those that enforce there. It depends on
     nothing else, and many containers share the pair, so the check asks once per pair."""
-    covering = [r for r in rules if r.covers(inv, namespace, raw)]
+    covering = [r for r in rules if r.covers(inv, kind, namespace, raw)]
     labels = inv.namespace_labels(namespace)
     return [r.policy for r in covering], [r.policy for r in covering if r.enforced_in(namespace, labels)]
 
@@ -269,13 +289,13 @@ def signature_policy(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.not_assessed(None, "no admission policies in the input (Kyverno ClusterPolicy/Policy, "
                                      "ImageValidatingPolicy, Sigstore ClusterImagePolicy); include them in the scan")
         return
-    verdicts: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    verdicts: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
     for w in workloads(ctx.inv):
         for name, raw in _containers(w):
             image = canonical_image(raw)
-            key = (w.namespace, raw)
+            key = (w.kind, w.namespace, raw)
             if key not in verdicts:
-                verdicts[key] = _coverage(ctx.inv, rules, w.namespace, raw)
+                verdicts[key] = _coverage(ctx.inv, rules, w.kind, w.namespace, raw)
             covering, enforced = verdicts[key]
             evidence = {"image": raw, "registry": image.registry, "policies": list(covering)}
             if enforced:

@@ -2,10 +2,11 @@
 
 Kubernetes decodes manifests with sigs.k8s.io/yaml, a fork of go-yaml v2, then converts to JSON. That
 is YAML 1.1 with Go's number rules: `y/yes/on` are true, `n/no/off` false, `0755` is octal, `1_000`
-is 1000, `08` is the float 8, base-60 (`1:20`) stays a string, timestamps stay strings, merge keys
-(`<<`) work, and mapping keys become strings. PyYAML's own SafeLoader differs on each of these, so the
-resolver and the number constructor below replace its rules. Alias expansion is bounded because an
-"alias bomb" is tiny as text and exponential once walked.
+is 1000, `08` and `3.0` are 8 and 3 (floats to go-yaml, but JSON writes integral floats as integers),
+base-60 (`1:20`) stays a string, timestamps stay strings, merge keys (`<<`) work, and mapping keys become
+strings. PyYAML's own SafeLoader differs on each of these, so the resolver and the number constructor below
+replace its rules. Alias expansion is bounded because an "alias bomb" is tiny as text and exponential once
+walked.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _SPECIAL_FLOATS = {
 _NUMBER_TAG = "tag:nis2kube,2026:number"
 
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_INT64 = 1 << 63
+
+
 class AliasBombError(ValueError):
     """A document expands through aliases beyond MAX_ALIAS_EXPANSION nodes."""
 
@@ -49,20 +53,28 @@ def go_yaml_number(text: str) -> int | float | str:
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
     if text[0] == ".":
-        return float(text) if _YAML_STYLE_FLOAT.match(text) else text
+        return _json_number(float(text)) if _YAML_STYLE_FLOAT.match(text) else text
     plain = text.replace("_", "")
     if not plain:
         return text
     # go-yaml tries ParseInt, then ParseUint (64-bit), then a float; Kubernetes' JSON step (sigs.k8s.io/json)
-    # then keeps int64 and makes any other number a float64
+    # then reads an int64 where the JSON text is one and a float64 otherwise
     as_int = gostrconv.parse_int(plain)
     if as_int is not None:
         return as_int
     if (as_uint := gostrconv.parse_uint(plain)) is not None:
         return float(as_uint)
     if _YAML_STYLE_FLOAT.match(plain) and abs(as_float := float(plain)) != math.inf:
-        return as_float  # out of float64's range ParseFloat errs, and the scalar stays a string
+        return _json_number(as_float)  # out of float64's range ParseFloat errs, and the scalar stays a string
     return text
+
+
+def _json_number(value: float) -> int | float:
+    """A float64 after encoding/json and sigs.k8s.io/json: Go writes an integral float below 1e21 without a
+    fraction (`3.0` becomes `3`), which then decodes as an int64 when it fits one."""
+    if value.is_integer() and -_INT64 <= value < _INT64:
+        return int(value)
+    return value
 
 
 class _K8sResolver(yaml.resolver.BaseResolver):
