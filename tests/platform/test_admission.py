@@ -610,3 +610,16 @@ def test_kyverno_exclude_of_a_kind_with_subresources_is_not_every_kind_and_empty
     fallback = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT,
                        match="{any: [], all: [{resources: {kinds: [Pod], namespaces: [mes]}}]}")
     assert result("admission.non-root-enforced", fallback)["Namespace/mes"] is Status.PASS
+
+
+def test_rules_scoped_to_the_cluster_and_webhook_match_conditions_do_not_cover_pods():
+    policy = kyverno("r", "validationFailureAction: Enforce", validate=NONROOT)
+    conditioned = engine_webhook(*KYVERNO_HOOK).replace(
+        "failurePolicy: Fail\n", "failurePolicy: Fail\n  matchConditions: [{name: not-system, expression: "
+        "\"!request.userInfo.username.startsWith('system:')\"}]\n")
+    assert "matchConditions" in conditioned
+    assert set(result("admission.non-root-enforced", policy + conditioned).values()) == {Status.FAIL}
+    cluster_vap = VAP.replace("resources: [pods]}", "resources: [pods], scope: Cluster}")
+    assert set(result("admission.limits-enforced", cluster_vap % ("Fail", "[Deny]")).values()) == {Status.FAIL}
+    namespaced_vap = VAP.replace("resources: [pods]}", "resources: [pods], scope: Namespaced}")
+    assert result("admission.limits-enforced", namespaced_vap % ("Fail", "[Deny]"))["Namespace/scada"] is Status.PASS
