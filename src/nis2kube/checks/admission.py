@@ -64,8 +64,6 @@ class Enforcement:
     action: Callable[[str, dict], str | None]
     excluded: tuple[str, ...] = ()  # namespace patterns excluded while otherwise enforcing
     glob: Callable[[str, str], bool] = kyverno_match  # the engine's pattern dialect, for `excluded`
-    # the engine's webhooks in the input, as the namespaces they are called for (None: not in the input)
-    webhook: WebhookReach | None = None
 
 
 @dataclass(frozen=True)
@@ -400,8 +398,6 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
     else:
         return
 
-    webhook = webhook_reach(inv, "kyverno")
-
     def effective(ns: str, labels: dict) -> str | None:
         if own_ns is not None and ns != own_ns:
             return None
@@ -411,7 +407,7 @@ def _kyverno_rule(inv: Inventory, policy: dict, kind: str, rule: dict, own_ns: s
             return AUDIT  # background scans only: reports, never blocks
         return rule_actions.effective(ns, labels)
 
-    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, excluded, webhook=webhook)
+    yield Enforcement("Kyverno", inv.ref(policy), label, frozenset(controls), effective, excluded)
 
 
 # ---- Gatekeeper --------------------------------------------------------------------------------------------
@@ -505,7 +501,7 @@ def _gatekeeper(inv: Inventory) -> Iterator[Enforcement]:
 
             found = True
             yield Enforcement("Gatekeeper", inv.ref(constraint), f"{kind} {constraint['metadata'].get('name')}",
-                              frozenset(controls), effective, tuple(excluded), gatekeeper_match, webhook)
+                              frozenset(controls), effective, tuple(excluded), gatekeeper_match)
     if found:
         yield from (Enforcement("Gatekeeper", inv.ref(cfg), f"Gatekeeper Config {cfg['metadata'].get('name')} "
                                 "(every constraint)", frozenset(), _never, tuple(names), gatekeeper_match)
@@ -682,6 +678,8 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
     hidden = _policy_kinds_unlisted(ctx.inv)
     defaults = ctx.input("admission_config", load_admission_config) if control == "non-root" else None
     unseen = _unseen_admission_config(ctx) if control == "non-root" and defaults is None else None
+    # the engines' webhooks in the input, to say which one leaves a namespace out
+    reaches = [(engine, webhook_reach(ctx.inv, engine.lower())) for engine in sorted({e.engine for e in policies})]
     for ns in namespaces:
         labels = ctx.inv.namespace_labels(ns)
         applied = [(e, e.action(ns, labels)) for e in policies]
@@ -716,8 +714,8 @@ def _judge_control(ctx: CheckContext, control: str) -> Iterator[Finding]:
                 if control == "non-root" and baseline in ("baseline", "privileged") else ""
             if defaults is not None and ns in defaults.namespaces:
                 extra += f" (exempt from Pod Security Admission by {defaults.source})"
-            skipped = sorted({f"{e.engine} webhook {', '.join(e.webhook.names)}" for e in policies
-                              if e.webhook is not None and not e.webhook.reaches(ns, labels)})
+            skipped = sorted(f"{engine} webhook {', '.join(reach.names)}" for engine, reach in reaches
+                             if reach is not None and not reach.reaches(ns, labels))
             if skipped:
                 extra += f" (the namespaceSelector of {'; '.join(skipped)} leaves it out)"
             yield ctx.fail(_ns_subject(ctx, ns), f"no admission policy makes sure {what} in this namespace{extra}",

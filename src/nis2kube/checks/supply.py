@@ -232,9 +232,8 @@ def _kyverno_rules(inv: Inventory) -> list[VerifyRule]:
         # no matchImageReferences: the policy applies to every image (CEL expressions are not evaluated here)
         globs = tuple(str(m["glob"]) for m in refs if isinstance(m, dict) and m.get("glob")) if refs else None
         actions = [str(a) for a in _l(spec.get("validationActions"))]
-        # matchConstraints narrow it as a VAP's do; matchConditions (CEL) leave some Pods out
-        constraints = spec.get("matchConstraints")
-        where = match_resources_scope(_d(constraints), False) if constraints is not None else _always
+        # matchConstraints narrow it as a VAP's do (absent: everywhere); matchConditions (CEL) leave some Pods out
+        where = match_resources_scope(_d(spec.get("matchConstraints")), False)
         if where is None or _l(spec.get("matchConditions")):
             continue
         out.append(VerifyRule(f"ImageValidatingPolicy/{policy['metadata'].get('name', '')}", globs, (),
@@ -255,14 +254,10 @@ def _engine_present(inv: Inventory) -> bool:
     return inv.served_kinds is not None  # live mode: nothing served means no engine is installed
 
 
-def _always(namespace: str, labels: dict) -> bool:
-    return True
-
-
 def _coverage(inv: Inventory, rules: list[VerifyRule], kind: str, namespace: str, raw: str) \
         -> tuple[list[str], list[str]]:
-    """The policies whose rules cover an image in a namespace, and those that enforce there. It depends on
-    nothing else, and many containers share the pair, so the check asks once per pair."""
+    """The policies whose rules cover an image of a workload kind in a namespace, and those that enforce there.
+    It depends on nothing else, and many containers share the three, so the check asks once per triple."""
     covering = [r for r in rules if r.covers(inv, kind, namespace, raw)]
     labels = inv.namespace_labels(namespace)
     return [r.policy for r in covering], [r.policy for r in covering if r.enforced_in(namespace, labels)]
